@@ -1,0 +1,81 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { bootstrapAdmin } from './auth/admin-bootstrap.ts';
+import { BasicAuthenticator } from './auth/basic-authenticator.ts';
+import { RoleAuthorizer } from './auth/role-authorizer.ts';
+import type { Config } from './config/config.ts';
+import { createHttpServer } from './http/server.ts';
+import { openSqliteMetadata } from './metadata/kysely/sqlite.ts';
+import type { MetadataStore } from './metadata/metadata-store.ts';
+import { Blobs } from './registry/blobs.ts';
+import type { RegistryDeps } from './registry/deps.ts';
+import { Listings } from './registry/listings.ts';
+import { Manifests } from './registry/manifests.ts';
+import { Repositories } from './registry/repositories.ts';
+import { Uploads } from './registry/uploads.ts';
+import type { BlobStore } from './storage/blob-store.ts';
+import { FsBlobStore } from './storage/fs/fs-blob-store.ts';
+
+export interface BerthApp {
+  readonly http: FastifyInstance;
+  readonly deps: RegistryDeps;
+  readonly config: Config;
+  /** Set on first start when the admin password was generated. */
+  readonly generatedAdminPassword?: string;
+  /** Stops accepting requests, lets in-flight ones finish, closes storage and database. */
+  close(): Promise<void>;
+}
+
+export const DATABASE_FILE = 'berth.db';
+
+/** Opens the drivers the configuration selects. The only place that names concrete drivers. */
+async function openDrivers(config: Config): Promise<{ metadata: MetadataStore; blobs: BlobStore }> {
+  await mkdir(config.dataDir, { recursive: true });
+  const blobs = new FsBlobStore(config.dataDir);
+  await blobs.init();
+  const metadata = await openSqliteMetadata(join(config.dataDir, DATABASE_FILE));
+  return { metadata, blobs };
+}
+
+/** The composition root: config in, a ready (not yet listening) application out. */
+export async function buildApp(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<BerthApp> {
+  const { metadata, blobs } = await openDrivers(config);
+  const deps: RegistryDeps = { metadata, blobs, now: Date.now };
+  const admin = await bootstrapAdmin(metadata.users, config.dataDir, config.adminPassword, deps.now());
+
+  const repositories = new Repositories(deps);
+  const http = await createHttpServer(
+    {
+      blobs: new Blobs(deps, repositories),
+      uploads: new Uploads(deps, repositories),
+      manifests: new Manifests(deps, repositories),
+      listings: new Listings(deps, repositories),
+      authenticator: new BasicAuthenticator(metadata.users),
+      authorizer: new RoleAuthorizer({ autoCreate: config.autoCreate }),
+      ready: async () => {
+        await metadata.ping();
+        await blobs.stat('sha256:0000000000000000000000000000000000000000000000000000000000000000' as never);
+      },
+      options: { baseUrl: config.baseUrl },
+    },
+    logger,
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    http,
+    deps,
+    config,
+    ...(admin.generatedPassword ? { generatedAdminPassword: admin.generatedPassword } : {}),
+    close() {
+      closing ??= (async () => {
+        await http.close();
+        await blobs.close?.();
+        await metadata.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import pino from 'pino';
+import { buildApp } from '../app.ts';
+import { type ConfigInput, loadConfig, parseListen } from '../config/config.ts';
+import { ADMIN_PASSWORD_FILE } from '../auth/admin-bootstrap.ts';
+
+export interface ServeFlags extends ConfigInput {
+  config?: string;
+}
+
+/** Starts the server and stops it gracefully on SIGTERM/SIGINT. Resolves once it listens. */
+export async function serve(flags: ServeFlags): Promise<void> {
+  const { config: file, ...settings } = flags;
+  const config = loadConfig({ flags: settings, ...(file ? { file } : {}) });
+  const logger = pino({ level: config.logLevel });
+  const app = await buildApp(config, logger);
+  if (app.generatedAdminPassword) {
+    // Printed once, on the console only, so the operator can log in; also in a 0600 file.
+    process.stderr.write(`berth: generated password for user "admin": ${app.generatedAdminPassword} (also in ${config.dataDir}/${ADMIN_PASSWORD_FILE})\n`);
+  }
+  const { host, port } = parseListen(config.listen);
+  const address = await app.http.listen({ host, port });
+  logger.info({ address, dataDir: config.dataDir }, `berth listening on ${address}, data in ${config.dataDir}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    const force = setTimeout(() => {
+      logger.error('shutdown took longer than 30 s; exiting');
+      process.exit(1);
+    }, 30_000);
+    force.unref();
+    app.close().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (err) => {
+        logger.error({ err }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}

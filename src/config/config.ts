@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+export const ConfigSchema = Type.Object(
+  {
+    listen: Type.String({ description: 'host:port to listen on', default: '127.0.0.1:5000' }),
+    dataDir: Type.String({ description: 'where the database, blobs and keys live', default: './data' }),
+    adminPassword: Type.Optional(Type.String({ minLength: 1, description: 'password of the first admin (first start only)' })),
+    baseUrl: Type.Optional(Type.String({ description: 'externally visible URL, for Location and realm headers' })),
+    autoCreate: Type.Boolean({ description: 'admins create projects and repos by pushing into them', default: true }),
+    logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type ConfigInput = Partial<Record<keyof Config, string | boolean | undefined>>;
+
+/** Environment variable for each setting. */
+export const ENV_NAMES: Record<keyof Config, string> = {
+  listen: 'BERTH_LISTEN',
+  dataDir: 'BERTH_DATA_DIR',
+  adminPassword: 'BERTH_ADMIN_PASSWORD',
+  baseUrl: 'BERTH_BASE_URL',
+  autoCreate: 'BERTH_AUTO_CREATE',
+  logLevel: 'BERTH_LOG_LEVEL',
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
+  const out: ConfigInput = {};
+  for (const [key, envName] of Object.entries(ENV_NAMES) as [keyof Config, string][]) {
+    const value = env[envName];
+    if (value !== undefined && value !== '') out[key] = value;
+  }
+  return out;
+}
+
+function fromFile(path: string): ConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
+    return parsed as ConfigInput;
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function coerceBoolean(value: unknown): unknown {
+  if (value === 'true' || value === '1' || value === 'yes') return true;
+  if (value === 'false' || value === '0' || value === 'no') return false;
+  return value;
+}
+
+/** Parses `host:port`, `:port`, `port` or `[v6]:port`. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d{1,5})$/.exec(listen.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port > 65535) throw new ConfigError(`listen address "${listen}" is not host:port`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+/**
+ * Settings from, in rising precedence: defaults, the JSON config file (`--config` or
+ * `BERTH_CONFIG`), environment variables, command-line flags. Throws ConfigError with one clear line.
+ */
+export function loadConfig(options: { env?: NodeJS.ProcessEnv; flags?: ConfigInput; file?: string } = {}): Config {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.BERTH_CONFIG;
+  const merged: Record<string, unknown> = {
+    ...(file ? fromFile(file) : {}),
+    ...fromEnv(env),
+    ...Object.fromEntries(Object.entries(options.flags ?? {}).filter(([, v]) => v !== undefined)),
+  };
+  merged.autoCreate = coerceBoolean(merged.autoCreate);
+  const withDefaults = Value.Default(ConfigSchema, merged) as Record<string, unknown>;
+  if (!Value.Check(ConfigSchema, withDefaults)) {
+    const first = [...Value.Errors(ConfigSchema, withDefaults)][0];
+    throw new ConfigError(`invalid configuration: ${first ? `${first.path || '/'} ${first.message}` : 'unknown error'}`);
+  }
+  const config = withDefaults as Config;
+  parseListen(config.listen);
+  if (config.baseUrl !== undefined) {
+    try {
+      const url = new URL(config.baseUrl);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+    } catch {
+      throw new ConfigError(`base URL "${config.baseUrl}" is not an http(s) URL`);
+    }
+    config.baseUrl = config.baseUrl.replace(/\/+$/, '');
+  }
+  config.dataDir = resolve(config.dataDir);
+  return config;
+}

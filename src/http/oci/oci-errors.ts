@@ -1,0 +1,20 @@
+import type { FastifyReply } from 'fastify';
+import { isRegistryError, RegistryError } from '../../domain/errors.ts';
+
+/** Normalises anything thrown into a RegistryError; unknown errors become a generic 500. */
+export function toRegistryError(err: unknown): RegistryError {
+  if (isRegistryError(err)) return err;
+  return new RegistryError('INTERNAL', undefined, undefined, { cause: err });
+}
+
+/** Writes the `/v2` error body `{"errors":[{code,message,detail}]}`; HEAD and 416 answers carry none. */
+export function sendOciError(reply: FastifyReply, err: RegistryError, head: boolean): FastifyReply {
+  reply.code(err.status);
+  for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
+  if (head || err.code === 'RANGE_INVALID') {
+    reply.header('content-length', '0');
+    return reply.send();
+  }
+  const body = { errors: [{ code: err.code, message: err.message, detail: err.detail ?? null }] };
+  return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
+}

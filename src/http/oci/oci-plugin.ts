@@ -1,0 +1,315 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { Action, Principal } from '../../auth/principal.ts';
+import { parseDigest } from '../../domain/digest.ts';
+import { RegistryError } from '../../domain/errors.ts';
+import { MAX_MANIFEST_BYTES } from '../../domain/manifest.ts';
+import { MediaType } from '../../domain/media-types.ts';
+import { parseRepositoryName } from '../../domain/names.ts';
+import { parsePageQuery } from '../../registry/listings.ts';
+import type { ChunkRange, PushContext } from '../../registry/uploads.ts';
+import type { HttpServices } from '../services.ts';
+import { sendOciError, toRegistryError } from './oci-errors.ts';
+import { ALLOWED_METHODS, matchOciRoute, type OciRoute } from './oci-router.ts';
+
+const API_VERSION = 'registry/2.0';
+
+interface Ctx {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  query: URLSearchParams;
+  principal: Principal | undefined;
+  head: boolean;
+}
+
+function requiredAction(route: OciRoute, method: string): Action | undefined {
+  switch (route.kind) {
+    case 'base':
+    case 'catalog':
+      return undefined;
+    case 'manifest':
+      return method === 'PUT' ? 'push' : method === 'DELETE' ? 'delete' : 'pull';
+    case 'blob':
+      return method === 'DELETE' ? 'delete' : 'pull';
+    case 'uploads':
+    case 'upload':
+      return 'push';
+    default:
+      return 'pull';
+  }
+}
+
+function hasBody(req: FastifyRequest): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+function contentLength(req: FastifyRequest): number | undefined {
+  const length = req.headers['content-length'];
+  if (length === undefined) return undefined;
+  const n = Number(length);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** `Content-Range: <start>-<end>` as the spec writes it; `bytes ` prefixes and `/total` tolerated. */
+function parseContentRange(header: string | undefined): ChunkRange | undefined {
+  if (header === undefined) return undefined;
+  const m = /^(?:bytes[ =])?(\d{1,15})-(\d{1,15})(?:\/(?:\d+|\*))?$/.exec(header.trim());
+  if (!m || Number(m[2]) < Number(m[1])) {
+    throw new RegistryError('BLOB_UPLOAD_INVALID', 'Content-Range must be <start>-<end>', { contentRange: header.slice(0, 100) }, { status: 416 });
+  }
+  return { start: Number(m[1]), end: Number(m[2]) };
+}
+
+/** Reads a body of at most `limit` bytes; 413 past it. */
+async function readLimited(stream: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += (chunk as Buffer).length;
+    if (total > limit) {
+      stream.destroy();
+      throw new RegistryError('MANIFEST_INVALID', `manifest is larger than ${limit} bytes`, undefined, { status: 413 });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** The `/v2` API: the OCI Distribution Specification, behind authentication and authorization. */
+export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServices }): Promise<void> {
+  const s = opts.services;
+  // Bodies are streamed by the handlers themselves: no parser may consume them.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  const location = (path: string): string => `${s.options.baseUrl ?? ''}${path}`;
+
+  function challenge(reply: FastifyReply): void {
+    reply.header('www-authenticate', 'Basic realm="Berth Registry", charset="UTF-8"');
+  }
+
+  async function authorize(ctx: Ctx, name: string, action: Action): Promise<void> {
+    const granted = await s.authorizer.authorize(ctx.principal, name, [action]);
+    if (granted.includes(action)) return;
+    if (!ctx.principal) {
+      challenge(ctx.reply);
+      throw new RegistryError('UNAUTHORIZED', undefined, [{ Type: 'repository', Name: name, Action: action }]);
+    }
+    throw new RegistryError('DENIED', `${ctx.principal.name} may not ${action} ${name}`, [{ Type: 'repository', Name: name, Action: action }]);
+  }
+
+  function pushContext(ctx: Ctx): PushContext {
+    return { actor: ctx.principal?.name ?? 'anonymous', mayCreate: s.authorizer.mayCreateNamespaces(ctx.principal) };
+  }
+
+  const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    reply.header('docker-distribution-api-version', API_VERSION);
+    const head = req.method === 'HEAD';
+    try {
+      const url = req.url;
+      const q = url.indexOf('?');
+      const path = q === -1 ? url : url.slice(0, q);
+      const route = matchOciRoute(path);
+      if (!route) throw new RegistryError('UNSUPPORTED', `no endpoint ${path.slice(0, 200)}`, undefined, { status: 404 });
+      if (!ALLOWED_METHODS[route.kind].includes(req.method)) {
+        reply.header('allow', ALLOWED_METHODS[route.kind].join(', '));
+        throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on this endpoint`, undefined, { status: 405 });
+      }
+      let principal: Principal | undefined;
+      try {
+        principal = await s.authenticator.authenticate(req.headers.authorization, { ip: req.ip });
+      } catch (err) {
+        challenge(reply);
+        throw err;
+      }
+      const ctx: Ctx = { req, reply, query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)), principal, head };
+      if ('name' in route) parseRepositoryName(route.name);
+      const action = requiredAction(route, req.method);
+      if (action && 'name' in route) await authorize(ctx, route.name, action);
+      else if (!principal) {
+        challenge(reply);
+        throw new RegistryError('UNAUTHORIZED');
+      }
+      return await dispatch(ctx, route);
+    } catch (err) {
+      const error = toRegistryError(err);
+      if (error.status >= 500) req.log.error({ err: (err as Error)?.cause ?? err }, 'request failed');
+      if (error.status === 413 || (hasBody(req) && !req.raw.readableEnded)) reply.header('connection', 'close');
+      return sendOciError(reply, error, head);
+    }
+  };
+
+  async function dispatch(ctx: Ctx, route: OciRoute): Promise<unknown> {
+    const { reply } = ctx;
+    switch (route.kind) {
+      case 'base':
+        return reply.type('application/json').send('{}');
+      case 'catalog': {
+        const page = parsePageQuery(ctx.query.get('n') ?? undefined, ctx.query.get('last') ?? undefined);
+        const result = await s.listings.catalog(page, async (name) => (await s.authorizer.authorize(ctx.principal, name, ['pull'])).length > 0);
+        if (result.next !== undefined) {
+          reply.header('link', `</v2/_catalog?n=${page.n}&last=${encodeURIComponent(result.next)}>; rel="next"`);
+        }
+        return reply.type('application/json').send(JSON.stringify({ repositories: result.items }));
+      }
+      case 'tags': {
+        const page = parsePageQuery(ctx.query.get('n') ?? undefined, ctx.query.get('last') ?? undefined);
+        const result = await s.listings.tags(route.name, page);
+        if (result.next !== undefined) {
+          reply.header('link', `</v2/${route.name}/tags/list?n=${page.n}&last=${encodeURIComponent(result.next)}>; rel="next"`);
+        }
+        return reply.type('application/json').send(JSON.stringify({ name: route.name, tags: result.items }));
+      }
+      case 'manifest':
+        return manifestRoute(ctx, route.name, route.reference);
+      case 'blob':
+        return blobRoute(ctx, route.name, route.digest);
+      case 'uploads':
+        return startUpload(ctx, route.name);
+      case 'upload':
+        return uploadRoute(ctx, route.name, route.id);
+      case 'referrers': {
+        const digest = parseDigest(route.digest);
+        const artifactType = ctx.query.get('artifactType') ?? undefined;
+        const result = await s.listings.referrers(route.name, digest, artifactType);
+        if (result.filtered) reply.header('oci-filters-applied', 'artifactType');
+        return reply.type(MediaType.OciIndex).send(JSON.stringify(result.index));
+      }
+    }
+  }
+
+  async function manifestRoute(ctx: Ctx, name: string, reference: string): Promise<unknown> {
+    const { req, reply } = ctx;
+    if (req.method === 'PUT') {
+      const declared = contentLength(req);
+      if (declared !== undefined && declared > MAX_MANIFEST_BYTES) {
+        throw new RegistryError('MANIFEST_INVALID', `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, undefined, { status: 413 });
+      }
+      const body = await readLimited(req.raw, MAX_MANIFEST_BYTES);
+      const result = await s.manifests.put(name, reference, body, req.headers['content-type'], pushContext(ctx));
+      reply.code(201).header('location', location(`/v2/${name}/manifests/${result.digest}`)).header('docker-content-digest', result.digest);
+      if (result.subject) reply.header('oci-subject', result.subject);
+      return reply.header('content-length', '0').send();
+    }
+    if (req.method === 'DELETE') {
+      await s.manifests.delete(name, reference);
+      return reply.code(202).header('content-length', '0').send();
+    }
+    const manifest = await s.manifests.get(name, reference, req.headers.accept);
+    reply
+      .header('content-type', manifest.mediaType)
+      .header('docker-content-digest', manifest.digest)
+      .header('etag', `"${manifest.digest}"`)
+      .header('content-length', String(manifest.content.length));
+    return ctx.head ? reply.send() : reply.send(manifest.content);
+  }
+
+  async function blobRoute(ctx: Ctx, name: string, rawDigest: string): Promise<unknown> {
+    const { req, reply } = ctx;
+    const digest = parseDigest(rawDigest);
+    if (req.method === 'DELETE') {
+      await s.blobs.delete(name, digest);
+      return reply.code(202).header('content-length', '0').send();
+    }
+    if (ctx.head) {
+      const size = await s.blobs.stat(name, digest);
+      return reply
+        .header('content-length', String(size))
+        .header('content-type', 'application/octet-stream')
+        .header('docker-content-digest', digest)
+        .header('accept-ranges', 'bytes')
+        .send();
+    }
+    const read = await s.blobs.read(name, digest, req.headers.range);
+    reply.header('docker-content-digest', digest).header('accept-ranges', 'bytes');
+    if (read.redirect) return reply.code(307).header('location', read.redirect).send();
+    reply.header('content-type', 'application/octet-stream').header('etag', `"${digest}"`);
+    if (read.range) {
+      reply
+        .code(206)
+        .header('content-range', `bytes ${read.range.start}-${read.range.end}/${read.size}`)
+        .header('content-length', String(read.range.end - read.range.start + 1));
+    } else {
+      reply.header('content-length', String(read.size));
+    }
+    return reply.send(read.body);
+  }
+
+  function uploadAccepted(reply: FastifyReply, name: string, id: string, offset: number, code: number): FastifyReply {
+    return reply
+      .code(code)
+      .header('location', location(`/v2/${name}/blobs/uploads/${id}`))
+      .header('range', `0-${Math.max(0, offset - 1)}`)
+      .header('docker-upload-uuid', id)
+      .header('content-length', '0')
+      .send();
+  }
+
+  function blobCreated(reply: FastifyReply, name: string, digest: string): FastifyReply {
+    return reply
+      .code(201)
+      .header('location', location(`/v2/${name}/blobs/${digest}`))
+      .header('docker-content-digest', digest)
+      .header('content-length', '0')
+      .send();
+  }
+
+  async function startUpload(ctx: Ctx, name: string): Promise<unknown> {
+    const { req, reply, query } = ctx;
+    const push = pushContext(ctx);
+    const mount = query.get('mount');
+    const from = query.get('from');
+    if (mount !== null && from !== null && !hasBody(req)) {
+      const digest = parseDigest(mount, 'mount');
+      const mounted = await s.uploads.mount(name, digest, from, push, async (source) => {
+        try {
+          parseRepositoryName(source);
+        } catch {
+          return false;
+        }
+        return (await s.authorizer.authorize(ctx.principal, source, ['pull'])).includes('pull');
+      });
+      if (mounted) return blobCreated(reply, name, digest);
+    }
+    const digestParam = query.get('digest');
+    if (digestParam !== null) {
+      const digest = parseDigest(digestParam);
+      await s.uploads.monolithic(name, digest, req.raw, push);
+      return blobCreated(reply, name, digest);
+    }
+    const upload = await s.uploads.start(name, push);
+    return uploadAccepted(reply, name, upload.id, 0, 202);
+  }
+
+  async function uploadRoute(ctx: Ctx, name: string, id: string): Promise<unknown> {
+    const { req, reply, query } = ctx;
+    switch (req.method) {
+      case 'GET':
+      case 'HEAD': {
+        const state = await s.uploads.status(name, id);
+        return uploadAccepted(reply, name, id, state.offset, 204);
+      }
+      case 'PATCH': {
+        const range = parseContentRange(req.headers['content-range']);
+        const state = await s.uploads.append(name, id, req.raw, range, contentLength(req));
+        return uploadAccepted(reply, name, id, state.offset, 202);
+      }
+      case 'PUT': {
+        const digest = parseDigest(query.get('digest') ?? undefined);
+        const range = parseContentRange(req.headers['content-range']);
+        const body = hasBody(req) ? req.raw : undefined;
+        await s.uploads.finish(name, id, digest, body, range, contentLength(req));
+        return blobCreated(reply, name, digest);
+      }
+      default: {
+        await s.uploads.cancel(name, id);
+        return reply.code(204).header('content-length', '0').send();
+      }
+    }
+  }
+
+  app.all('/v2', handler);
+  app.all('/v2/*', handler);
+}

@@ -1,0 +1,21 @@
+import type { Authenticator, Authorizer } from '../auth/principal.ts';
+import type { Blobs } from '../registry/blobs.ts';
+import type { Listings } from '../registry/listings.ts';
+import type { Manifests } from '../registry/manifests.ts';
+import type { Uploads } from '../registry/uploads.ts';
+
+/** What the HTTP edge calls: use cases and the auth pipeline, never drivers. */
+export interface HttpServices {
+  readonly blobs: Blobs;
+  readonly uploads: Uploads;
+  readonly manifests: Manifests;
+  readonly listings: Listings;
+  readonly authenticator: Authenticator;
+  readonly authorizer: Authorizer;
+  /** Readiness: database and storage reachable. */
+  readonly ready: () => Promise<void>;
+  readonly options: {
+    /** Externally visible URL without trailing slash; undefined for relative Locations. */
+    readonly baseUrl: string | undefined;
+  };
+}

@@ -1,0 +1,156 @@
+import type { Digest } from '../domain/digest.ts';
+import type { RepositoryName } from '../domain/names.ts';
+
+/** Times are milliseconds since the epoch (UTC). */
+export interface ProjectRecord {
+  name: string;
+  displayName: string;
+  description: string;
+  createdBy: string;
+  createdAt: number;
+}
+
+export interface RepoRecord {
+  project: string;
+  name: string;
+  type: string;
+  public: boolean;
+  description: string;
+  createdBy: string;
+  createdAt: number;
+}
+
+/** An image: one OCI repository `{project}/{repo}/{image}`. */
+export interface ImageRecord {
+  id: number;
+  name: string;
+  project: string;
+  repo: string;
+  image: string;
+  createdBy: string;
+  createdAt: number;
+}
+
+export interface ManifestRecord {
+  digest: Digest;
+  mediaType: string;
+  artifactType: string | null;
+  size: number;
+  subject: Digest | null;
+  configDigest: Digest | null;
+  createdAt: number;
+  createdBy: string;
+}
+
+export interface ManifestWithContent extends ManifestRecord {
+  content: Buffer;
+}
+
+export interface NewManifest extends ManifestRecord {
+  content: Buffer;
+  /** Blobs (config and layers) the manifest references. */
+  blobRefs: Digest[];
+  /** Child manifests an index references. */
+  manifestRefs: Digest[];
+}
+
+export interface TagRecord {
+  name: string;
+  digest: Digest;
+  stage: string;
+  downloadCount: number;
+  createdAt: number;
+  updatedAt: number;
+  updatedBy: string;
+}
+
+export interface UploadRecord {
+  id: string;
+  imageId: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface UserRecord {
+  id: number;
+  name: string;
+  passwordHash: string;
+  admin: boolean;
+  disabled: boolean;
+  createdAt: number;
+}
+
+export interface Page {
+  /** Exclusive lower bound in the listing's sort order. */
+  last?: string;
+  /** Maximum number of rows; undefined for all. */
+  limit?: number;
+}
+
+export interface NamespaceStore {
+  getProject(name: string): Promise<ProjectRecord | undefined>;
+  /** Idempotent: an existing project is left as it is. */
+  createProject(project: ProjectRecord): Promise<void>;
+  getRepo(project: string, name: string): Promise<RepoRecord | undefined>;
+  /** Idempotent: an existing repo is left as it is. */
+  createRepo(repo: RepoRecord): Promise<void>;
+  getImage(name: string): Promise<ImageRecord | undefined>;
+  /** Returns the existing image when it is already there (concurrent pushes). */
+  ensureImage(name: RepositoryName, createdBy: string, now: number): Promise<ImageRecord>;
+  /** Image names (full OCI repository names) in lexical order. */
+  listImageNames(page: Page): Promise<string[]>;
+}
+
+export interface BlobIndex {
+  /** Records a stored blob; idempotent. */
+  putBlob(digest: Digest, size: number, now: number): Promise<void>;
+  getBlob(digest: Digest): Promise<{ size: number } | undefined>;
+  /** Makes the blob part of the image; idempotent. */
+  link(imageId: number, digest: Digest, now: number): Promise<void>;
+  /** The blob's size when it is linked to the image. */
+  getLinked(imageId: number, digest: Digest): Promise<{ size: number } | undefined>;
+  /** Sizes of those of `digests` that are linked to the image; absent ones are not in the map. */
+  linkedSizes(imageId: number, digests: Digest[]): Promise<Map<Digest, number>>;
+  /** true when a link was removed. */
+  unlink(imageId: number, digest: Digest): Promise<boolean>;
+}
+
+export interface ManifestIndex {
+  /** Stores the manifest (idempotent by digest) and, when given, points the tag at it; atomic. */
+  put(imageId: number, manifest: NewManifest, tag?: { name: string; actor: string; now: number }): Promise<void>;
+  get(imageId: number, digest: Digest): Promise<ManifestWithContent | undefined>;
+  getByTag(imageId: number, tag: string): Promise<ManifestWithContent | undefined>;
+  /** Those of `digests` that are not manifests of the image. */
+  missing(imageId: number, digests: Digest[]): Promise<Digest[]>;
+  /** Deletes the manifest and every tag pointing at it; false when it was not there. */
+  delete(imageId: number, digest: Digest): Promise<boolean>;
+  deleteTag(imageId: number, tag: string): Promise<boolean>;
+  listTags(imageId: number, page: Page): Promise<string[]>;
+  /** Manifests of the image whose `subject` is `digest`, oldest first. */
+  referrers(imageId: number, subject: Digest): Promise<ManifestWithContent[]>;
+}
+
+export interface UploadIndex {
+  create(upload: UploadRecord): Promise<void>;
+  get(id: string): Promise<UploadRecord | undefined>;
+  touch(id: string, now: number): Promise<void>;
+  delete(id: string): Promise<void>;
+}
+
+export interface UserStore {
+  getByName(name: string): Promise<UserRecord | undefined>;
+  create(user: Omit<UserRecord, 'id'>): Promise<UserRecord>;
+  count(): Promise<number>;
+}
+
+/** All metadata of the registry. SQL lives only behind this interface. */
+export interface MetadataStore {
+  readonly namespaces: NamespaceStore;
+  readonly blobs: BlobIndex;
+  readonly manifests: ManifestIndex;
+  readonly uploads: UploadIndex;
+  readonly users: UserStore;
+  /** Checks the database answers (for readiness probes). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

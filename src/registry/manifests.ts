@@ -1,0 +1,136 @@
+import { digestAlgorithm, digestOf, isDigest, type Digest } from '../domain/digest.ts';
+import { RegistryError } from '../domain/errors.ts';
+import { MANIFEST_TYPES, MediaType, baseMediaType, INDEX_TYPES } from '../domain/media-types.ts';
+import { parseManifest, requiredBlobs } from '../domain/manifest.ts';
+import { isTag } from '../domain/names.ts';
+import type { ImageRecord, ManifestWithContent } from '../metadata/metadata-store.ts';
+import type { RegistryDeps } from './deps.ts';
+import type { PushContext } from './uploads.ts';
+import type { Repositories } from './repositories.ts';
+
+export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
+
+/** Parses a manifest reference: a digest when it has a colon, else a tag. */
+export function parseReference(value: string): Reference {
+  if (value.includes(':')) {
+    if (!isDigest(value)) throw new RegistryError('DIGEST_INVALID', 'reference is not a valid digest', { reference: value.slice(0, 200) });
+    return { kind: 'digest', digest: value };
+  }
+  if (!isTag(value)) throw new RegistryError('MANIFEST_INVALID', 'tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}', { tag: value.slice(0, 200) });
+  return { kind: 'tag', tag: value };
+}
+
+export interface PutManifestResult {
+  digest: Digest;
+  subject?: Digest;
+}
+
+/** Parses an Accept header into the set of media types it names (without parameters). */
+function acceptedTypes(accept: string | undefined): Set<string> | undefined {
+  if (accept === undefined || accept.trim() === '') return undefined;
+  const types = new Set<string>();
+  for (const part of accept.split(',')) {
+    const type = baseMediaType(part);
+    if (type) types.add(type);
+  }
+  return types;
+}
+
+/** Manifest reads, writes and deletes, with content negotiation and reference validation. */
+export class Manifests {
+  constructor(
+    private readonly deps: RegistryDeps,
+    private readonly repositories: Repositories,
+  ) {}
+
+  /**
+   * The manifest for a tag or digest. When the client's Accept excludes the stored type and the
+   * stored manifest is an index, the linux/amd64 child is served instead (as Docker expects of
+   * clients that cannot read indexes); otherwise MANIFEST_UNKNOWN explains the mismatch.
+   */
+  async get(name: string, reference: string, accept?: string): Promise<ManifestWithContent> {
+    const ref = parseReference(reference);
+    const image = await this.repositories.require(name);
+    const manifest = await this.lookup(image, ref);
+    if (!manifest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in repository ${name}`, { reference });
+    const accepted = acceptedTypes(accept);
+    if (!accepted || accepted.has(manifest.mediaType) || accepted.has('*/*') || ![...accepted].some((t) => MANIFEST_TYPES.has(t) || t.startsWith('application/vnd.docker.distribution.manifest.v1'))) {
+      return manifest;
+    }
+    if (INDEX_TYPES.has(manifest.mediaType)) {
+      const child = await this.defaultPlatformChild(image, manifest, accepted);
+      if (child) return child;
+    }
+    throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is ${manifest.mediaType}, which the request's Accept header does not allow`, { reference });
+  }
+
+  private async lookup(image: ImageRecord, ref: Reference): Promise<ManifestWithContent | undefined> {
+    return ref.kind === 'tag'
+      ? this.deps.metadata.manifests.getByTag(image.id, ref.tag)
+      : this.deps.metadata.manifests.get(image.id, ref.digest);
+  }
+
+  private async defaultPlatformChild(image: ImageRecord, index: ManifestWithContent, accepted: Set<string>): Promise<ManifestWithContent | undefined> {
+    const parsed = parseManifest(index.content, index.mediaType);
+    const child = parsed.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64' && accepted.has(m.mediaType));
+    return child && this.deps.metadata.manifests.get(image.id, child.digest);
+  }
+
+  /** Validates and stores a manifest; with a tag reference, points the tag at it atomically. */
+  async put(name: string, reference: string, body: Buffer, contentType: string | undefined, ctx: PushContext): Promise<PutManifestResult> {
+    const ref = parseReference(reference);
+    const parsed = parseManifest(body, contentType);
+    const digest = digestOf(body, ref.kind === 'digest' ? digestAlgorithm(ref.digest) : 'sha256');
+    if (ref.kind === 'digest' && ref.digest !== digest) {
+      throw new RegistryError('DIGEST_INVALID', `manifest digest is ${digest}, not ${ref.digest}`, { expected: ref.digest, actual: digest });
+    }
+    const image = await this.repositories.ensureForPush(name, ctx.actor, ctx.mayCreate);
+
+    const blobs = requiredBlobs(parsed);
+    const linked = await this.deps.metadata.blobs.linkedSizes(image.id, blobs.map((b) => b.digest));
+    const unknown = blobs.filter((b) => !linked.has(b.digest));
+    if (unknown.length > 0) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `blob ${unknown[0]!.digest} is not in repository ${name}`, { digests: unknown.map((b) => b.digest) });
+    }
+    const wrongSize = blobs.find((b) => linked.get(b.digest) !== b.size);
+    if (wrongSize) {
+      throw new RegistryError('MANIFEST_INVALID', `descriptor of ${wrongSize.digest} says ${wrongSize.size} bytes but the blob has ${linked.get(wrongSize.digest)}`, { digest: wrongSize.digest });
+    }
+    const children = parsed.manifests.map((m) => m.digest);
+    const missingChildren = await this.deps.metadata.manifests.missing(image.id, children);
+    if (missingChildren.length > 0) {
+      throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${missingChildren[0]} referenced by the index is not in repository ${name}`, { digests: missingChildren }, { status: 400 });
+    }
+
+    const now = this.deps.now();
+    await this.deps.metadata.manifests.put(
+      image.id,
+      {
+        digest,
+        mediaType: parsed.mediaType,
+        artifactType: parsed.artifactType ?? null,
+        size: body.length,
+        subject: parsed.subject?.digest ?? null,
+        configDigest: parsed.config?.digest ?? null,
+        createdAt: now,
+        createdBy: ctx.actor,
+        content: body,
+        blobRefs: blobs.map((b) => b.digest),
+        manifestRefs: children,
+      },
+      ref.kind === 'tag' ? { name: ref.tag, actor: ctx.actor, now } : undefined,
+    );
+    return parsed.subject ? { digest, subject: parsed.subject.digest } : { digest };
+  }
+
+  /** By digest: the manifest and its tags. By tag: only the tag. */
+  async delete(name: string, reference: string): Promise<void> {
+    const ref = parseReference(reference);
+    const image = await this.repositories.require(name);
+    const deleted = ref.kind === 'tag'
+      ? await this.deps.metadata.manifests.deleteTag(image.id, ref.tag)
+      : await this.deps.metadata.manifests.delete(image.id, ref.digest);
+    if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in repository ${name}`, { reference });
+  }
+}
+

@@ -1,0 +1,240 @@
+import { randomUUID, type Hash } from 'node:crypto';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createDigester, digestAlgorithm, type Digest } from '../domain/digest.ts';
+import { RegistryError } from '../domain/errors.ts';
+import type { ImageRecord, UploadRecord } from '../metadata/metadata-store.ts';
+import type { RegistryDeps } from './deps.ts';
+import type { Repositories } from './repositories.ts';
+
+export interface UploadState {
+  id: string;
+  /** Bytes received so far. */
+  offset: number;
+}
+
+/** A chunk's declared position, from `Content-Range: <start>-<end>` (inclusive). */
+export interface ChunkRange {
+  start: number;
+  end: number;
+}
+
+export interface PushContext {
+  actor: string;
+  /** Whether a missing project or repo may be created by this push. */
+  mayCreate: boolean;
+}
+
+/** Running sha256 of an upload, kept between chunks so finishing does not re-read the bytes. */
+interface RunningHash {
+  hash: Hash;
+  offset: number;
+}
+
+function hashingStream(hash: Hash): Transform {
+  return new Transform({
+    highWaterMark: 1024 * 1024,
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+}
+
+/**
+ * Blob uploads: monolithic, chunked, resumable, cross-repository mount. The staged bytes are the
+ * truth for an upload's offset; the running hash is a per-process cache rebuilt from them when
+ * missing (after a restart, or when another node took the previous chunk).
+ */
+export class Uploads {
+  private readonly hashes = new Map<string, RunningHash>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly deps: RegistryDeps,
+    private readonly repositories: Repositories,
+  ) {}
+
+  /** Opens a new upload session in the repository. */
+  async start(name: string, ctx: PushContext): Promise<UploadState> {
+    const image = await this.repositories.ensureForPush(name, ctx.actor, ctx.mayCreate);
+    const id = randomUUID();
+    const now = this.deps.now();
+    await this.deps.blobs.uploads.create(id);
+    await this.deps.metadata.uploads.create({ id, imageId: image.id, createdAt: now, updatedAt: now });
+    return { id, offset: 0 };
+  }
+
+  /**
+   * Links `digest` from repository `from` into `name` when it is there and `mayReadSource`
+   * allows; false when the mount cannot be done (the caller then starts a normal upload).
+   */
+  async mount(name: string, digest: Digest, from: string, ctx: PushContext, mayReadSource: (from: string) => Promise<boolean>): Promise<boolean> {
+    let source: ImageRecord | undefined;
+    try {
+      source = await this.repositories.find(from);
+    } catch {
+      return false; // an invalid `from` is no reason to fail the push: fall back to an upload
+    }
+    if (!source || !(await this.deps.metadata.blobs.getLinked(source.id, digest))) return false;
+    if (!(await mayReadSource(from))) return false;
+    const target = await this.repositories.ensureForPush(name, ctx.actor, ctx.mayCreate);
+    await this.deps.metadata.blobs.link(target.id, digest, this.deps.now());
+    return true;
+  }
+
+  /** A whole blob in one request (`POST ?digest=`). Nothing is left behind on failure. */
+  async monolithic(name: string, digest: Digest, body: Readable, ctx: PushContext, signal?: AbortSignal): Promise<Digest> {
+    const image = await this.repositories.ensureForPush(name, ctx.actor, ctx.mayCreate);
+    const id = randomUUID();
+    await this.deps.blobs.uploads.create(id);
+    try {
+      const size = await this.write(id, 0, body, signal);
+      await this.commit(image, id, digest, size);
+      return digest;
+    } catch (err) {
+      this.hashes.delete(id);
+      await this.deps.blobs.uploads.abort(id);
+      throw err;
+    }
+  }
+
+  async status(name: string, id: string): Promise<UploadState> {
+    await this.session(name, id);
+    return { id, offset: await this.stagedSize(id) };
+  }
+
+  /** Appends a chunk. With a range, it must start where the upload ends (else 416 with the current Range). */
+  async append(name: string, id: string, body: Readable, range: ChunkRange | undefined, contentLength: number | undefined, signal?: AbortSignal): Promise<UploadState> {
+    await this.session(name, id);
+    return this.locked(id, async () => {
+      const offset = await this.stagedSize(id);
+      if (range) checkRange(range, offset, contentLength);
+      const size = await this.write(id, offset, body, signal);
+      await this.deps.metadata.uploads.touch(id, this.deps.now());
+      return { id, offset: size };
+    });
+  }
+
+  /** Completes the upload with an optional last chunk; verifies the digest before the blob appears. */
+  async finish(name: string, id: string, digest: Digest, body: Readable | undefined, range: ChunkRange | undefined, contentLength: number | undefined, signal?: AbortSignal): Promise<Digest> {
+    const session = await this.session(name, id);
+    const image = await this.repositories.require(name);
+    if (image.id !== session.imageId) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id });
+    return this.locked(id, async () => {
+      let size = await this.stagedSize(id);
+      if (body) {
+        if (range) checkRange(range, size, contentLength);
+        size = await this.write(id, size, body, signal);
+      }
+      try {
+        await this.commit(image, id, digest, size);
+      } catch (err) {
+        if (err instanceof RegistryError && err.code === 'DIGEST_INVALID') await this.discard(id);
+        throw err;
+      }
+      await this.deps.metadata.uploads.delete(id);
+      return digest;
+    });
+  }
+
+  /** Cancels the upload and removes its bytes. */
+  async cancel(name: string, id: string): Promise<void> {
+    await this.session(name, id);
+    await this.locked(id, () => this.discard(id));
+  }
+
+  private async discard(id: string): Promise<void> {
+    this.hashes.delete(id);
+    await this.deps.blobs.uploads.abort(id);
+    await this.deps.metadata.uploads.delete(id);
+  }
+
+  /** The upload record, checked to belong to `name`; BLOB_UPLOAD_UNKNOWN otherwise. */
+  private async session(name: string, id: string): Promise<UploadRecord> {
+    const image = await this.repositories.find(name);
+    const upload = image && /^[0-9a-f-]{36}$/.test(id) ? await this.deps.metadata.uploads.get(id) : undefined;
+    if (!image || !upload || upload.imageId !== image.id) {
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id: id.slice(0, 100) });
+    }
+    return upload;
+  }
+
+  private async stagedSize(id: string): Promise<number> {
+    const size = await this.deps.blobs.uploads.size(id);
+    if (size === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload data is gone', { id });
+    return size;
+  }
+
+  /** Streams `body` into the staged upload at `offset`, hashing as it goes; returns the new size. */
+  private async write(id: string, offset: number, body: Readable, signal?: AbortSignal): Promise<number> {
+    const running = await this.runningHash(id, offset);
+    this.hashes.delete(id); // until the write is known complete, the running hash is not trusted
+    const hasher = hashingStream(running.hash);
+    // pipeline() carries a failing body (client gone) into the hasher and so into the store's write.
+    const [size] = await Promise.all([this.deps.blobs.uploads.append(id, offset, hasher, signal), pipeline(body, hasher)]);
+    this.hashes.set(id, { hash: running.hash, offset: size });
+    return size;
+  }
+
+  /** The sha256 state at `offset`, from the cache or by re-reading the staged bytes. */
+  private async runningHash(id: string, offset: number): Promise<RunningHash> {
+    const cached = this.hashes.get(id);
+    if (cached && cached.offset === offset) return cached;
+    const hash = createDigester('sha256');
+    if (offset > 0) await pipeline(this.deps.blobs.uploads.read(id), hashingStream(hash), devNull());
+    return { hash, offset };
+  }
+
+  private async commit(image: ImageRecord, id: string, digest: Digest, size: number): Promise<void> {
+    let actual: string;
+    if (digestAlgorithm(digest) === 'sha256') {
+      const running = await this.runningHash(id, size);
+      actual = `sha256:${running.hash.digest('hex')}`;
+    } else {
+      const hash = createDigester(digestAlgorithm(digest));
+      await pipeline(this.deps.blobs.uploads.read(id), hashingStream(hash), devNull());
+      actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
+    }
+    this.hashes.delete(id);
+    if (actual !== digest) {
+      throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
+    }
+    await this.deps.blobs.uploads.commit(id, digest);
+    const now = this.deps.now();
+    await this.deps.metadata.blobs.putBlob(digest, size, now);
+    await this.deps.metadata.blobs.link(image.id, digest, now);
+  }
+
+  /** Runs `fn` after every earlier operation on the same upload in this process has settled. */
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+}
+
+function checkRange(range: ChunkRange, offset: number, contentLength: number | undefined): void {
+  if (range.start !== offset) {
+    throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk starts at ${range.start} but the upload has ${offset} bytes`, undefined, {
+      status: 416,
+      headers: { range: `0-${Math.max(0, offset - 1)}` },
+    });
+  }
+  if (contentLength !== undefined && range.end - range.start + 1 !== contentLength) {
+    throw new RegistryError('BLOB_UPLOAD_INVALID', 'Content-Range does not match Content-Length', undefined, {
+      status: 416,
+      headers: { range: `0-${Math.max(0, offset - 1)}` },
+    });
+  }
+}
+
+function devNull(): Writable {
+  return new Writable({ write(_chunk, _enc, done) { done(); } });
+}

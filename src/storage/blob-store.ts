@@ -1,0 +1,55 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../domain/digest.ts';
+
+/** An inclusive byte range, already validated against the blob's size. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface BlobStat {
+  size: number;
+}
+
+/**
+ * Staging area for uploads in progress. Bytes staged here are invisible to `BlobStore.read`
+ * until `commit` makes them a blob.
+ */
+export interface UploadStaging {
+  /** Creates an empty staged upload. */
+  create(id: string): Promise<void>;
+  /** Bytes staged so far; undefined when the upload does not exist. */
+  size(id: string): Promise<number | undefined>;
+  /**
+   * Writes `data` at `offset` (which must be the current size) and resolves to the new size.
+   * On failure (client gone, disk error) bytes may be partly written: callers re-read `size`.
+   */
+  append(id: string, offset: number, data: Readable, signal?: AbortSignal): Promise<number>;
+  /** The staged bytes from the start, for re-hashing when the running hash was lost. */
+  read(id: string): Readable;
+  /**
+   * Makes the staged bytes the blob `digest`, durably and atomically (the caller verified the
+   * digest). Idempotent when the blob already exists. The staged upload is gone afterwards.
+   */
+  commit(id: string, digest: Digest): Promise<void>;
+  /** Removes the staged upload; idempotent. */
+  abort(id: string): Promise<void>;
+  /** Every staged upload with its last modification time, for expiry. */
+  list(): AsyncIterable<{ id: string; modifiedAt: Date }>;
+}
+
+/** Content-addressed bytes. Knows nothing of repositories, tags or permissions. */
+export interface BlobStore {
+  /** undefined when the blob does not exist. */
+  stat(digest: Digest): Promise<BlobStat | undefined>;
+  /** Streams the blob or one range of it; rejects with BLOB_UNKNOWN when missing. */
+  read(digest: Digest, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
+  /** true when something was deleted; idempotent. */
+  delete(digest: Digest): Promise<boolean>;
+  /** Every stored blob, in no particular order. */
+  list(): AsyncIterable<Digest>;
+  /** A URL the client may fetch the blob from directly (presigned), when the driver supports it. */
+  redirectUrl?(digest: Digest, range?: ByteRange): Promise<string | undefined>;
+  readonly uploads: UploadStaging;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,185 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { digestAlgorithm, digestHex, isDigest, type Digest } from '../../domain/digest.ts';
+import { RegistryError } from '../../domain/errors.ts';
+import type { BlobStat, BlobStore, ByteRange, UploadStaging } from '../blob-store.ts';
+
+const STREAM_CHUNK = 1024 * 1024;
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+/** Flushes a directory entry (a rename or a create) to disk. */
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Blobs as files under `root/blobs/<alg>/<2 hex>/<hex>`, uploads under `root/uploads/<id>`.
+ * A blob file appears only by rename after fsync, so a visible blob is always complete.
+ */
+export class FsBlobStore implements BlobStore {
+  readonly uploads: UploadStaging;
+  private readonly blobsDir: string;
+  private readonly madeDirs = new Set<string>();
+
+  constructor(root: string) {
+    this.blobsDir = join(root, 'blobs');
+    this.uploads = new FsUploadStaging(join(root, 'uploads'), (digest) => this.pathOf(digest), (dir) => this.ensureDir(dir));
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.blobsDir, { recursive: true });
+    await (this.uploads as FsUploadStaging).init();
+  }
+
+  pathOf(digest: Digest): string {
+    const hex = digestHex(digest);
+    return join(this.blobsDir, digestAlgorithm(digest), hex.slice(0, 2), hex);
+  }
+
+  async ensureDir(dir: string): Promise<void> {
+    if (this.madeDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.madeDirs.add(dir);
+  }
+
+  async stat(digest: Digest): Promise<BlobStat | undefined> {
+    try {
+      const s = await stat(this.pathOf(digest));
+      return { size: s.size };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async read(digest: Digest, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    const path = this.pathOf(digest);
+    // Open first so a missing blob is a clean error before any byte is sent.
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      if (isMissing(err)) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+      throw err;
+    }
+    return createReadStream('', {
+      fd: handle,
+      highWaterMark: STREAM_CHUNK,
+      ...(range ? { start: range.start, end: range.end } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  async delete(digest: Digest): Promise<boolean> {
+    try {
+      await unlink(this.pathOf(digest));
+      return true;
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
+    }
+  }
+
+  async *list(): AsyncIterable<Digest> {
+    for (const algorithm of await readdirOrEmpty(this.blobsDir)) {
+      for (const prefix of await readdirOrEmpty(join(this.blobsDir, algorithm))) {
+        for (const hex of await readdirOrEmpty(join(this.blobsDir, algorithm, prefix))) {
+          const digest = `${algorithm}:${hex}`;
+          if (isDigest(digest)) yield digest;
+        }
+      }
+    }
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isMissing(err)) return [];
+    throw err;
+  }
+}
+
+class FsUploadStaging implements UploadStaging {
+  constructor(
+    private readonly dir: string,
+    private readonly blobPath: (digest: Digest) => string,
+    private readonly ensureDir: (dir: string) => Promise<void>,
+  ) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+  }
+
+  private pathOf(id: string): string {
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id });
+    return join(this.dir, id);
+  }
+
+  async create(id: string): Promise<void> {
+    const handle = await open(this.pathOf(id), 'wx');
+    await handle.close();
+  }
+
+  async size(id: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.pathOf(id))).size;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async append(id: string, offset: number, data: Readable, signal?: AbortSignal): Promise<number> {
+    const path = this.pathOf(id);
+    const out = createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: STREAM_CHUNK });
+    await pipeline(data, out, ...(signal ? [{ signal }] : []) as []);
+    return offset + out.bytesWritten;
+  }
+
+  read(id: string): Readable {
+    return createReadStream(this.pathOf(id), { highWaterMark: STREAM_CHUNK });
+  }
+
+  async commit(id: string, digest: Digest): Promise<void> {
+    const from = this.pathOf(id);
+    const handle = await open(from, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const to = this.blobPath(digest);
+    const dir = join(to, '..');
+    await this.ensureDir(dir);
+    await rename(from, to);
+    await fsyncDir(dir);
+  }
+
+  async abort(id: string): Promise<void> {
+    await rm(this.pathOf(id), { force: true });
+  }
+
+  async *list(): AsyncIterable<{ id: string; modifiedAt: Date }> {
+    for (const id of await readdirOrEmpty(this.dir)) {
+      try {
+        const s = await stat(join(this.dir, id));
+        yield { id, modifiedAt: s.mtime };
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+      }
+    }
+  }
+}
