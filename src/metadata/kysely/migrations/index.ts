@@ -1,0 +1,29 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { coreMigration } from './0001-core.ts';
+import type { Dialect } from './column-types.ts';
+
+export type { Dialect } from './column-types.ts';
+
+/** Every migration in order; a new one gets the next number and a file of its own. */
+function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001_core': coreMigration(dialect),
+  };
+}
+
+class CodeMigrationProvider implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.dialect);
+  }
+}
+
+/** Brings the schema up to date; throws with the failing migration's name and error. */
+export async function migrateToLatest(db: Kysely<any>, dialect: Dialect): Promise<void> {
+  const migrator = new Migrator({ db, provider: new CodeMigrationProvider(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`database migration ${failed} failed: ${String((error as Error).message ?? error)}`, { cause: error });
+  }
+}
