@@ -1,0 +1,37 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isRegistryError, RegistryError } from '../domain/errors.ts';
+
+/** The management APIs' answer: `{code, message, data, traceId}` (PRODUCT.md). */
+export interface Envelope<T> {
+  code: number;
+  message: string | null;
+  data: T;
+  traceId: string;
+}
+
+/** Sends `data` in a success envelope. */
+export function ok<T>(req: FastifyRequest, reply: FastifyReply, data: T, status = 200): FastifyReply {
+  const body: Envelope<T> = { code: 0, message: null, data, traceId: req.id };
+  return reply.code(status).type('application/json; charset=utf-8').send(body);
+}
+
+/** Maps anything thrown in a management route to the error envelope with the true HTTP status. */
+export function envelopeError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  let error: RegistryError;
+  if (isRegistryError(err)) error = err;
+  else if ((err as FastifyError)?.validation) error = new RegistryError('PARAMETER_INVALID', (err as FastifyError).message);
+  else if (typeof (err as FastifyError)?.statusCode === 'number' && (err as FastifyError).statusCode! < 500) {
+    const status = (err as FastifyError).statusCode!;
+    error = new RegistryError(status === 404 ? 'NOT_FOUND' : 'PARAMETER_INVALID', (err as FastifyError).message, undefined, { status });
+  } else error = new RegistryError('INTERNAL', undefined, undefined, { cause: err });
+  if (error.status >= 500) req.log.error({ err: error.cause ?? err }, 'request failed');
+  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+  const body: Envelope<null> = { code: error.extCode, message: error.message, data: null, traceId: req.id };
+  return reply.code(error.status).type('application/json; charset=utf-8').send(body);
+}
+
+/** Installs the envelope error and not-found handlers on a management scope. */
+export function useEnvelope(app: FastifyInstance): void {
+  app.setErrorHandler((err, req, reply) => envelopeError(err, req, reply));
+  app.setNotFoundHandler((req, reply) => envelopeError(new RegistryError('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?', 1)[0]}`), req, reply));
+}
