@@ -1,5 +1,8 @@
 import type { Digest } from '../domain/digest.ts';
+import type { ImageFacts } from '../domain/image-facts.ts';
 import type { RepositoryName } from '../domain/names.ts';
+import type { ImageStore } from './image-store.ts';
+import type { ProjectStore } from './project-store.ts';
 
 /** Times are milliseconds since the epoch (UTC). */
 export interface ProjectRecord {
@@ -48,6 +51,9 @@ export interface ManifestWithContent extends ManifestRecord {
 
 export interface NewManifest extends ManifestRecord {
   content: Buffer;
+  /** Config + layers in bytes; for an index the sum over its children. */
+  totalSize: number;
+  facts: ImageFacts | null;
   /** Blobs (config and layers) the manifest references. */
   blobRefs: Digest[];
   /** Child manifests an index references. */
@@ -126,6 +132,8 @@ export interface ManifestIndex {
   delete(imageId: number, digest: Digest): Promise<boolean>;
   deleteTag(imageId: number, tag: string): Promise<boolean>;
   listTags(imageId: number, page: Page): Promise<string[]>;
+  /** `totalSize` of each of `digests` that is a manifest of the image. */
+  totalSizes(imageId: number, digests: Digest[]): Promise<Map<Digest, number>>;
   /** Manifests of the image whose `subject` is `digest`, oldest first. */
   referrers(imageId: number, subject: Digest): Promise<ManifestWithContent[]>;
 }
@@ -150,6 +158,8 @@ export interface MetadataStore {
   readonly manifests: ManifestIndex;
   readonly uploads: UploadIndex;
   readonly users: UserStore;
+  readonly images: ImageStore;
+  readonly projects: ProjectStore;
   /** Checks the database answers (for readiness probes). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,12 +1,16 @@
 import { digestAlgorithm, digestOf, isDigest, type Digest } from '../domain/digest.ts';
 import { RegistryError } from '../domain/errors.ts';
 import { MANIFEST_TYPES, MediaType, baseMediaType, INDEX_TYPES } from '../domain/media-types.ts';
-import { parseManifest, requiredBlobs } from '../domain/manifest.ts';
+import { imageFacts, indexFacts, type ImageFacts } from '../domain/image-facts.ts';
+import { parseManifest, requiredBlobs, type ParsedManifest } from '../domain/manifest.ts';
 import { isTag } from '../domain/names.ts';
 import type { ImageRecord, ManifestWithContent } from '../metadata/metadata-store.ts';
 import type { RegistryDeps } from './deps.ts';
 import type { PushContext } from './uploads.ts';
 import type { Repositories } from './repositories.ts';
+
+const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set([MediaType.OciConfig, MediaType.DockerConfig]);
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
 
@@ -102,6 +106,7 @@ export class Manifests {
       throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${missingChildren[0]} referenced by the index is not in repository ${name}`, { digests: missingChildren }, { status: 400 });
     }
 
+    const { totalSize, facts } = await this.describe(image, parsed);
     const now = this.deps.now();
     await this.deps.metadata.manifests.put(
       image.id,
@@ -117,10 +122,39 @@ export class Manifests {
         content: body,
         blobRefs: blobs.map((b) => b.digest),
         manifestRefs: children,
+        totalSize,
+        facts,
       },
       ref.kind === 'tag' ? { name: ref.tag, actor: ctx.actor, now } : undefined,
     );
     return parsed.subject ? { digest, subject: parsed.subject.digest } : { digest };
+  }
+
+  /**
+   * Size and facts the management API shows, computed once here: an image's config + layers and
+   * what its config says; an index's children summed, with their platforms.
+   */
+  private async describe(image: ImageRecord, parsed: ParsedManifest): Promise<{ totalSize: number; facts: ImageFacts | null }> {
+    if (INDEX_TYPES.has(parsed.mediaType)) {
+      const sizes = await this.deps.metadata.manifests.totalSizes(image.id, parsed.manifests.map((m) => m.digest));
+      const totalSize = [...sizes.values()].reduce((a, b) => a + b, 0);
+      return { totalSize, facts: indexFacts(parsed.manifests) };
+    }
+    const totalSize = (parsed.config?.size ?? 0) + parsed.layers.reduce((a, l) => a + l.size, 0);
+    const config = parsed.config && IMAGE_CONFIG_TYPES.has(parsed.config.mediaType) && parsed.config.size <= MAX_CONFIG_BYTES
+      ? await this.readSmallBlob(parsed.config.digest)
+      : undefined;
+    return { totalSize, facts: imageFacts(parsed.layers, config) };
+  }
+
+  private async readSmallBlob(digest: Digest): Promise<Buffer | undefined> {
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.deps.blobs.read(digest)) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    } catch {
+      return undefined; // facts are a convenience: a config that cannot be read leaves them empty
+    }
   }
 
   /** By digest: the manifest and its tags. By tag: only the tag. */

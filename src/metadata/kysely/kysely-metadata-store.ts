@@ -17,6 +17,10 @@ import type {
   UserRecord,
   UserStore,
 } from '../metadata-store.ts';
+import type { ImageStore } from '../image-store.ts';
+import type { ProjectStore } from '../project-store.ts';
+import { KyselyImageStore } from './kysely-image-store.ts';
+import { KyselyProjectStore } from './kysely-project-store.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -209,6 +213,8 @@ class KyselyManifests implements ManifestIndex {
           content: m.content,
           created_at: m.createdAt,
           created_by: m.createdBy,
+          total_size: m.totalSize,
+          facts: m.facts ? JSON.stringify(m.facts) : null,
         })
         .onConflict((oc) => oc.columns(['image_id', 'digest']).doNothing())
         .executeTakeFirst();
@@ -303,6 +309,20 @@ class KyselyManifests implements ManifestIndex {
     return (await q.execute()).map((r) => r.name);
   }
 
+  async totalSizes(imageId: number, digests: Digest[]): Promise<Map<Digest, number>> {
+    const found = new Map<Digest, number>();
+    for (const part of chunks([...new Set(digests)])) {
+      const rows = await this.db
+        .selectFrom('manifests')
+        .select(['digest', 'total_size'])
+        .where('image_id', '=', imageId)
+        .where('digest', 'in', part)
+        .execute();
+      for (const r of rows) found.set(r.digest as Digest, Number(r.total_size));
+    }
+    return found;
+  }
+
   async referrers(imageId: number, subject: Digest): Promise<ManifestWithContent[]> {
     const rows = await this.db
       .selectFrom('manifests')
@@ -374,6 +394,8 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly manifests: ManifestIndex;
   readonly uploads: UploadIndex;
   readonly users: UserStore;
+  readonly images: ImageStore;
+  readonly projects: ProjectStore;
 
   constructor(private readonly db: Db) {
     this.namespaces = new KyselyNamespaces(db);
@@ -381,6 +403,8 @@ export class KyselyMetadataStore implements MetadataStore {
     this.manifests = new KyselyManifests(db);
     this.uploads = new KyselyUploads(db);
     this.users = new KyselyUsers(db);
+    this.images = new KyselyImageStore(db);
+    this.projects = new KyselyProjectStore(db);
   }
 
   async ping(): Promise<void> {

@@ -26,6 +26,7 @@ export interface Database {
     image: string;
     created_by: string;
     created_at: number;
+    download_count: Generated<number>;
   };
   blobs: {
     digest: string;
@@ -48,6 +49,8 @@ export interface Database {
     content: Buffer;
     created_at: number;
     created_by: string;
+    total_size: Generated<number>;
+    facts: string | null;
   };
   manifest_refs: {
     image_id: number;
