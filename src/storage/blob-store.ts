@@ -22,14 +22,18 @@ export interface UploadStaging {
   size(id: string): Promise<number | undefined>;
   /**
    * Writes `data` at `offset` (which must be the current size) and resolves to the new size.
-   * On failure (client gone, disk error) bytes may be partly written: callers re-read `size`.
+   * Rejects with BLOB_UPLOAD_UNKNOWN when the upload does not exist and BLOB_UPLOAD_INVALID when
+   * `offset` is not its size (nothing written then). On failure (client gone, disk error) bytes
+   * may be partly written: callers re-read `size`.
    */
   append(id: string, offset: number, data: Readable, signal?: AbortSignal): Promise<number>;
-  /** The staged bytes from the start, for re-hashing when the running hash was lost. */
+  /** The staged bytes from the start, for re-hashing when the running hash was lost; the stream errors when the upload does not exist. */
   read(id: string): Readable;
   /**
    * Makes the staged bytes the blob `digest`, durably and atomically (the caller verified the
-   * digest). Idempotent when the blob already exists. The staged upload is gone afterwards.
+   * digest). Idempotent when the blob already exists, also for a retried commit whose upload is
+   * already gone. The staged upload is gone afterwards. Rejects with BLOB_UPLOAD_UNKNOWN when
+   * neither the upload nor the blob exists.
    */
   commit(id: string, digest: Digest): Promise<void>;
   /** Removes the staged upload; idempotent. */

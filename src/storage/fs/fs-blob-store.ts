@@ -103,6 +103,16 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (isMissing(err)) return false;
+    throw err;
+  }
+}
+
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
@@ -143,7 +153,17 @@ class FsUploadStaging implements UploadStaging {
   }
 
   async append(id: string, offset: number, data: Readable, signal?: AbortSignal): Promise<number> {
-    const path = this.pathOf(id);
+    let path: string;
+    try {
+      path = this.pathOf(id);
+      const current = await this.size(id);
+      if (current === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id });
+      // Writing elsewhere would leave a hole or overwrite staged bytes.
+      if (current !== offset) throw new RegistryError('BLOB_UPLOAD_INVALID', `append at ${offset} but the upload has ${current} bytes`, { id });
+    } catch (err) {
+      data.destroy(); // whoever feeds `data` learns (as a premature close) that the write will not happen
+      throw err;
+    }
     const out = createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: STREAM_CHUNK });
     await pipeline(data, out, ...(signal ? [{ signal }] : []) as []);
     return offset + out.bytesWritten;
@@ -155,13 +175,21 @@ class FsUploadStaging implements UploadStaging {
 
   async commit(id: string, digest: Digest): Promise<void> {
     const from = this.pathOf(id);
-    const handle = await open(from, 'r+');
+    const to = this.blobPath(digest);
+    let handle;
+    try {
+      handle = await open(from, 'r+');
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      // A retried commit (another node, or a lost reply) finds its work done.
+      if (await exists(to)) return;
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id });
+    }
     try {
       await handle.sync();
     } finally {
       await handle.close();
     }
-    const to = this.blobPath(digest);
     const dir = join(to, '..');
     await this.ensureDir(dir);
     await rename(from, to);
