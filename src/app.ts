@@ -9,7 +9,9 @@ import type { Config } from './config/config.ts';
 import { createHttpServer } from './http/server.ts';
 import { openSqliteMetadata } from './metadata/kysely/sqlite.ts';
 import type { MetadataStore } from './metadata/metadata-store.ts';
+import { DownloadCounter } from './events/download-counter.ts';
 import { Blobs } from './registry/blobs.ts';
+import { ImageBrowser } from './registry/image-browser.ts';
 import type { RegistryDeps } from './registry/deps.ts';
 import { Listings } from './registry/listings.ts';
 import { Manifests } from './registry/manifests.ts';
@@ -46,12 +48,17 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
   const admin = await bootstrapAdmin(metadata.users, config.dataDir, config.adminPassword, deps.now());
 
   const repositories = new Repositories(deps);
+  const blobReads = new Blobs(deps, repositories);
+  const manifests = new Manifests(deps, repositories);
+  const downloads = new DownloadCounter(metadata.images, logger);
   const http = await createHttpServer(
     {
-      blobs: new Blobs(deps, repositories),
+      blobs: blobReads,
       uploads: new Uploads(deps, repositories),
-      manifests: new Manifests(deps, repositories),
+      manifests,
       listings: new Listings(deps, repositories),
+      images: new ImageBrowser(deps, repositories, manifests, blobReads, downloads),
+      downloads,
       authenticator: new BasicAuthenticator(metadata.users),
       authorizer: new RoleAuthorizer({ autoCreate: config.autoCreate }),
       ready: async () => {
@@ -72,6 +79,7 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
     close() {
       closing ??= (async () => {
         await http.close();
+        await downloads.close();
         await blobs.close?.();
         await metadata.close();
       })();

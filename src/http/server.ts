@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import swagger from '@fastify/swagger';
+import { extPlugin } from './ext/ext-plugin.ts';
 import { ociPlugin } from './oci/oci-plugin.ts';
 import type { HttpServices } from './services.ts';
 
@@ -44,6 +46,25 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
     }
   });
 
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Berth management API', version: '1', description: 'The Docker extension API (/docker/api) and the management API, in the {code,message,data,traceId} envelope.' },
+      components: {
+        securitySchemes: {
+          basic: { type: 'http', scheme: 'basic' },
+          bearer: { type: 'http', scheme: 'bearer' },
+          platform: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'Platform base64(AK:SK) with X-BKREPO-UID' },
+        },
+      },
+      security: [{ basic: [] }, { bearer: [] }, { platform: [] }],
+    },
+    // The /v2 protocol is the OCI spec's, not this document's.
+    hideUntagged: false,
+    transform: ({ schema, url }) => ({ schema: url.startsWith('/v2') || url.startsWith('/healthz') || url.startsWith('/readyz') ? { ...schema, hide: true } : schema, url }),
+  });
+  app.get('/docker/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(ociPlugin, { services });
+  await app.register(extPlugin, { services, images: services.images });
   return app;
 }

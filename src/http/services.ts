@@ -1,5 +1,7 @@
 import type { Authenticator, Authorizer } from '../auth/principal.ts';
+import type { DownloadCounter } from '../events/download-counter.ts';
 import type { Blobs } from '../registry/blobs.ts';
+import type { ImageBrowser } from '../registry/image-browser.ts';
 import type { Listings } from '../registry/listings.ts';
 import type { Manifests } from '../registry/manifests.ts';
 import type { Uploads } from '../registry/uploads.ts';
@@ -10,6 +12,8 @@ export interface HttpServices {
   readonly uploads: Uploads;
   readonly manifests: Manifests;
   readonly listings: Listings;
+  readonly images: ImageBrowser;
+  readonly downloads: DownloadCounter;
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
   /** Readiness: database and storage reachable. */

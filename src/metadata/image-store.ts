@@ -50,6 +50,8 @@ export interface ImageStore {
   list(project: string, repo: string, page: OffsetPage, nameContains?: string): Promise<Paged<ImageSummary>>;
   tags(imageId: number, page: OffsetPage): Promise<Paged<TagSummary>>;
   tag(imageId: number, tag: string): Promise<TagDetail | undefined>;
+  /** Size, config and facts of one manifest of the image. */
+  manifestFacts(imageId: number, digest: Digest): Promise<{ configDigest: Digest | null; size: number; facts: ImageFacts | null } | undefined>;
   /** Sets the tag's stage; false when the tag does not exist. */
   setStage(imageId: number, tag: string, stage: string): Promise<boolean>;
   /** Deletes the image with its tags, manifests and blob links; false when it was not there. */

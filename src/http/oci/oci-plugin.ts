@@ -203,7 +203,10 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
       .header('docker-content-digest', manifest.digest)
       .header('etag', `"${manifest.digest}"`)
       .header('content-length', String(manifest.content.length));
-    return ctx.head ? reply.send() : reply.send(manifest.content);
+    if (ctx.head) return reply.send();
+    // One download per manifest GET, for the image and, when pulled by tag, for the tag.
+    s.downloads.record(name, reference.includes(':') ? undefined : reference);
+    return reply.send(manifest.content);
   }
 
   async function blobRoute(ctx: Ctx, name: string, rawDigest: string): Promise<unknown> {

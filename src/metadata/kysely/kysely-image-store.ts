@@ -92,6 +92,16 @@ export class KyselyImageStore implements ImageStore {
     return row && { ...this.toSummary(row), configDigest: row.config_digest as Digest | null, facts: parseFacts(row.facts) };
   }
 
+  async manifestFacts(imageId: number, digest: Digest): Promise<{ configDigest: Digest | null; size: number; facts: ImageFacts | null } | undefined> {
+    const row = await this.db
+      .selectFrom('manifests')
+      .select(['config_digest', 'total_size', 'facts'])
+      .where('image_id', '=', imageId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row && { configDigest: row.config_digest as Digest | null, size: Number(row.total_size), facts: parseFacts(row.facts) };
+  }
+
   async setStage(imageId: number, tag: string, stage: string): Promise<boolean> {
     const res = await this.db.updateTable('tags').set({ stage }).where('image_id', '=', imageId).where('name', '=', tag).executeTakeFirst();
     return Number(res.numUpdatedRows) > 0;
