@@ -78,7 +78,17 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
     ...(admin.generatedPassword ? { generatedAdminPassword: admin.generatedPassword } : {}),
     close() {
       closing ??= (async () => {
-        await http.close();
+        // Node's server.close() drops the connections that are idle when it is called, but a
+        // keep-alive connection whose in-flight request finishes afterwards stays open until the
+        // client or keepAliveTimeout (75 s) ends it, and close() waits for it. Sweep such
+        // connections while in-flight requests drain, so shutdown ends when the last one is done.
+        const sweep = setInterval(() => http.server.closeIdleConnections(), 100);
+        sweep.unref();
+        try {
+          await http.close();
+        } finally {
+          clearInterval(sweep);
+        }
         await downloads.close();
         await blobs.close?.();
         await metadata.close();
