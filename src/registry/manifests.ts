@@ -24,6 +24,17 @@ export function parseReference(value: string): Reference {
   return { kind: 'tag', tag: value };
 }
 
+/**
+ * A reference to look up (GET, HEAD, DELETE): a malformed tag cannot name anything stored, so it
+ * is MANIFEST_UNKNOWN (404) rather than a 400; a malformed digest stays DIGEST_INVALID.
+ */
+function lookupReference(value: string, name: string): Reference {
+  if (!value.includes(':') && !isTag(value)) {
+    throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${value.slice(0, 200)} is not in repository ${name}`, { reference: value.slice(0, 200) });
+  }
+  return parseReference(value);
+}
+
 export interface PutManifestResult {
   digest: Digest;
   subject?: Digest;
@@ -53,7 +64,7 @@ export class Manifests {
    * clients that cannot read indexes); otherwise MANIFEST_UNKNOWN explains the mismatch.
    */
   async get(name: string, reference: string, accept?: string): Promise<ManifestWithContent> {
-    const ref = parseReference(reference);
+    const ref = lookupReference(reference, name);
     const image = await this.repositories.require(name);
     const manifest = await this.lookup(image, ref);
     if (!manifest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in repository ${name}`, { reference });
@@ -159,7 +170,7 @@ export class Manifests {
 
   /** By digest: the manifest and its tags. By tag: only the tag. */
   async delete(name: string, reference: string): Promise<void> {
-    const ref = parseReference(reference);
+    const ref = lookupReference(reference, name);
     const image = await this.repositories.require(name);
     const deleted = ref.kind === 'tag'
       ? await this.deps.metadata.manifests.deleteTag(image.id, ref.tag)

@@ -7,11 +7,15 @@ export function toRegistryError(err: unknown): RegistryError {
   return new RegistryError('INTERNAL', undefined, undefined, { cause: err });
 }
 
-/** Writes the `/v2` error body `{"errors":[{code,message,detail}]}`; HEAD and 416 answers carry none. */
+/**
+ * Writes the `/v2` error body `{"errors":[{code,message,detail}]}`. HEAD answers carry none, and
+ * neither does a 416: the spec answers a refused range or chunk with headers only (`Range`,
+ * `Content-Range`) and `Content-Length: 0`.
+ */
 export function sendOciError(reply: FastifyReply, err: RegistryError, head: boolean): FastifyReply {
   reply.code(err.status);
   for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
-  if (head || err.code === 'RANGE_INVALID') {
+  if (head || err.status === 416) {
     reply.header('content-length', '0');
     return reply.send();
   }

@@ -246,6 +246,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
       .header('location', location(`/v2/${name}/blobs/uploads/${id}`))
       .header('range', `0-${Math.max(0, offset - 1)}`)
       .header('docker-upload-uuid', id)
+      .header('blob-upload-session-id', id)
       .header('content-length', '0')
       .send();
   }
@@ -287,6 +288,18 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
   }
 
   async function uploadRoute(ctx: Ctx, name: string, id: string): Promise<unknown> {
+    try {
+      return await uploadSession(ctx, name, id);
+    } catch (err) {
+      // A refused chunk (416) tells the client where to resume: the session URL and its Range.
+      if (err instanceof RegistryError && err.status === 416) {
+        ctx.reply.header('location', location(`/v2/${name}/blobs/uploads/${id}`)).header('blob-upload-session-id', id);
+      }
+      throw err;
+    }
+  }
+
+  async function uploadSession(ctx: Ctx, name: string, id: string): Promise<unknown> {
     const { req, reply, query } = ctx;
     switch (req.method) {
       case 'GET':
