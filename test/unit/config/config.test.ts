@@ -21,9 +21,12 @@ const configError = (pattern: RegExp) => (err: unknown): boolean => {
 };
 
 describe('loadConfig', () => {
-  it('has defaults for everything but the admin password and base URL', () => {
+  it('has defaults for the core settings and none for the admin password and base URL', () => {
     const config = loadConfig({ env: {} });
-    assert.deepEqual(config, { listen: '127.0.0.1:5000', dataDir: resolve('./data'), autoCreate: true, logLevel: 'info' });
+    const core = { listen: config.listen, dataDir: config.dataDir, autoCreate: config.autoCreate, logLevel: config.logLevel };
+    assert.deepEqual(core, { listen: '127.0.0.1:5000', dataDir: resolve('./data'), autoCreate: true, logLevel: 'info' });
+    assert.equal(config.adminPassword, undefined);
+    assert.equal(config.baseUrl, undefined);
   });
 
   it('does not read process.env when an env is given', () => {

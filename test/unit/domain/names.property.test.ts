@@ -83,6 +83,21 @@ describe('repository name grammar properties', () => {
     );
   });
 
+  it('accepts exactly the names the grammar allows (components built with near-miss separators and characters)', () => {
+    const nearWord = fc.oneof({ weight: 8, arbitrary: fc.stringMatching(/^[a-z0-9]{1,4}$/) }, { weight: 1, arbitrary: fc.constantFrom('', 'A', 'a:b', 'é', 'a b') });
+    const nearSep = fc.constantFrom('.', '_', '__', '-', '--', '---', '___', '..', '._', '_.', '-_', '_-', '.-', '/', '//');
+    const nearComponent = fc
+      .tuple(nearWord, fc.array(fc.tuple(nearSep, nearWord), { maxLength: 3 }), fc.constantFrom('', '', '', '.', '-', '_'))
+      .map(([head, rest, tail]) => head + rest.map(([sep, word]) => sep + word).join('') + tail);
+    fc.assert(
+      fc.property(fc.array(nearComponent, { minLength: 1, maxLength: 5 }), (parts) => {
+        const name = parts.join('/');
+        assert.equal(accepts(name), oracleName(name), JSON.stringify(name));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
   it('agrees with the grammar on names near the length limits', () => {
     const long = fc
       .tuple(fc.integer({ min: 28, max: 36 }), fc.integer({ min: 28, max: 36 }), fc.integer({ min: 1, max: 260 }))
