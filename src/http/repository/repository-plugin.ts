@@ -1,0 +1,221 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { RegistryError } from '../../domain/errors.ts';
+import type { ProjectAdmin, ProjectView, RepoView } from '../../registry/project-admin.ts';
+import { requirePrincipal } from '../access.ts';
+import { ok, useEnvelope } from '../envelope.ts';
+import { DocEnvelope } from '../ext/ext-schemas.ts';
+import { formatDate } from '../ext/format.ts';
+import type { HttpServices } from '../services.ts';
+
+const ProjectSchema = Type.Object({
+  name: Type.String(),
+  displayName: Type.String(),
+  description: Type.String(),
+  createdBy: Type.String(),
+  createdDate: Type.String(),
+  imageCount: Type.Integer(),
+});
+
+const RepoSchema = Type.Object({
+  projectId: Type.String(),
+  name: Type.String(),
+  type: Type.String(),
+  public: Type.Boolean(),
+  description: Type.String(),
+  createdBy: Type.String(),
+  createdDate: Type.String(),
+  imageCount: Type.Integer(),
+});
+
+const ForceQuery = Type.Object({
+  force: Type.Optional(Type.Boolean({ description: 'delete even when images remain (audited)' })),
+  forced: Type.Optional(Type.Boolean({ description: 'bk-repo spelling of force' })),
+});
+
+const projectView = (p: ProjectView) => ({
+  name: p.name,
+  displayName: p.displayName,
+  description: p.description,
+  createdBy: p.createdBy,
+  createdDate: formatDate(p.createdAt),
+  imageCount: p.imageCount,
+});
+
+const repoView = (r: RepoView) => ({
+  projectId: r.project,
+  name: r.name,
+  type: r.type,
+  public: r.public,
+  description: r.description,
+  createdBy: r.createdBy,
+  createdDate: formatDate(r.createdAt),
+  imageCount: r.imageCount,
+});
+
+type Body = Record<string, unknown>;
+
+function body(req: FastifyRequest): Body {
+  const b = req.body;
+  if (b === undefined || b === null) return {};
+  if (typeof b !== 'object' || Array.isArray(b)) throw new RegistryError('PARAMETER_INVALID', 'request body must be a JSON object');
+  return b as Body;
+}
+
+/** Projects and repos in bk-repo's style under /repository/api, in the envelope. */
+export async function repositoryPlugin(app: FastifyInstance, opts: { services: HttpServices; admin: ProjectAdmin }): Promise<void> {
+  const s = opts.services;
+  const admin = opts.admin;
+  useEnvelope(app);
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  /** System admins manage everything; project admins their project. */
+  async function requireManager(req: FastifyRequest, project: string | undefined) {
+    const principal = await requirePrincipal(s, req);
+    const allowed = project === undefined ? principal.admin : await s.authorizer.mayManageProject(principal, project);
+    if (!allowed) throw new RegistryError('DENIED', `${principal.name} may not manage ${project === undefined ? 'projects' : `project "${project}"`}`);
+    return principal;
+  }
+
+  /** Anyone who may pull something of the project sees it: members, admins, public repos. */
+  async function mayView(req: FastifyRequest, project: string, repo?: string): Promise<boolean> {
+    const principal = await requirePrincipal(s, req);
+    if (await s.authorizer.mayManageProject(principal, project)) return true;
+    const repos = repo ? [repo] : (await admin.repos(project)).map((r) => r.name);
+    for (const r of repos) {
+      if ((await s.authorizer.authorize(principal, `${project}/${r}/*`, ['pull'])).length > 0) return true;
+    }
+    return false;
+  }
+
+  async function requireView(req: FastifyRequest, project: string, repo?: string): Promise<void> {
+    await admin.project(project);
+    if (!(await mayView(req, project, repo))) throw new RegistryError('DENIED', `no access to project "${project}"`);
+  }
+
+  // --- projects ---
+  app.post('/repository/api/project/create', {
+    schema: {
+      summary: 'Create a project (system admins)',
+      body: Type.Object({ name: Type.String(), displayName: Type.Optional(Type.String()), description: Type.Optional(Type.String()) }),
+      response: DocEnvelope(ProjectSchema),
+    },
+  }, async (req, reply) => {
+    const principal = await requireManager(req, undefined);
+    const project = await admin.createProject(body(req), principal.name);
+    req.log.info({ audit: 'project.create', actor: principal.name, project: project.name }, 'project created');
+    return ok(req, reply, projectView(project));
+  });
+
+  app.get('/repository/api/project/list', {
+    schema: { summary: 'Projects the caller can see', response: DocEnvelope(Type.Array(ProjectSchema)) },
+  }, async (req, reply) => {
+    await requirePrincipal(s, req);
+    const visible = [];
+    for (const p of await admin.projects()) if (await mayView(req, p.name)) visible.push(projectView(p));
+    return ok(req, reply, visible);
+  });
+
+  app.get<{ Params: { projectId: string } }>('/repository/api/project/info/:projectId', {
+    schema: { summary: 'One project', response: DocEnvelope(ProjectSchema) },
+  }, async (req, reply) => {
+    await requireView(req, req.params.projectId);
+    return ok(req, reply, projectView(await admin.project(req.params.projectId)));
+  });
+
+  app.route<{ Params: { projectId: string } }>({
+    method: ['PUT', 'POST'],
+    url: '/repository/api/project/update/:projectId',
+    schema: {
+      summary: 'Update a project\'s display name or description (project admins)',
+      body: Type.Object({ displayName: Type.Optional(Type.String()), description: Type.Optional(Type.String()) }),
+      response: DocEnvelope(ProjectSchema),
+    },
+    handler: async (req, reply) => {
+      await admin.project(req.params.projectId);
+      const principal = await requireManager(req, req.params.projectId);
+      const project = await admin.updateProject(req.params.projectId, body(req));
+      req.log.info({ audit: 'project.update', actor: principal.name, project: project.name }, 'project updated');
+      return ok(req, reply, projectView(project));
+    },
+  });
+
+  app.delete<{ Params: { projectId: string }; Querystring: { force?: boolean; forced?: boolean } }>('/repository/api/project/delete/:projectId', {
+    schema: { summary: 'Delete a project; with images left it needs force=true (system admins)', querystring: ForceQuery, response: DocEnvelope(Type.Null()) },
+  }, async (req, reply) => {
+    await admin.project(req.params.projectId);
+    const principal = await requireManager(req, undefined);
+    const force = req.query.force === true || req.query.forced === true;
+    const result = await admin.deleteProject(req.params.projectId, force);
+    req.log.warn({ audit: 'project.delete', actor: principal.name, project: req.params.projectId, force, images: result.images }, 'project deleted');
+    return ok(req, reply, null);
+  });
+
+  // --- repos ---
+  app.post('/repository/api/repo/create', {
+    schema: {
+      summary: 'Create a repo in a project (project admins)',
+      body: Type.Object({
+        projectId: Type.String(),
+        name: Type.String(),
+        type: Type.Optional(Type.Literal('DOCKER')),
+        public: Type.Optional(Type.Boolean()),
+        description: Type.Optional(Type.String()),
+      }),
+      response: DocEnvelope(RepoSchema),
+    },
+  }, async (req, reply) => {
+    const input = body(req);
+    const project = typeof input.projectId === 'string' ? input.projectId : '';
+    await admin.project(project);
+    const principal = await requireManager(req, project);
+    const repo = await admin.createRepo(input, principal.name);
+    req.log.info({ audit: 'repo.create', actor: principal.name, project: repo.project, repo: repo.name }, 'repo created');
+    return ok(req, reply, repoView(repo));
+  });
+
+  app.get<{ Params: { projectId: string } }>('/repository/api/repo/list/:projectId', {
+    schema: { summary: 'Repos of a project the caller can see', response: DocEnvelope(Type.Array(RepoSchema)) },
+  }, async (req, reply) => {
+    await requireView(req, req.params.projectId);
+    const visible = [];
+    for (const r of await admin.repos(req.params.projectId)) if (await mayView(req, r.project, r.name)) visible.push(repoView(r));
+    return ok(req, reply, visible);
+  });
+
+  app.get<{ Params: { projectId: string; repoName: string } }>('/repository/api/repo/info/:projectId/:repoName', {
+    schema: { summary: 'One repo', response: DocEnvelope(RepoSchema) },
+  }, async (req, reply) => {
+    const repo = await admin.repo(req.params.projectId, req.params.repoName);
+    await requireView(req, req.params.projectId, req.params.repoName);
+    return ok(req, reply, repoView(repo));
+  });
+
+  app.route<{ Params: { projectId: string; repoName: string } }>({
+    method: ['PUT', 'POST'],
+    url: '/repository/api/repo/update/:projectId/:repoName',
+    schema: {
+      summary: 'Make a repo public or private, or change its description (project admins)',
+      body: Type.Object({ public: Type.Optional(Type.Boolean()), description: Type.Optional(Type.String()) }),
+      response: DocEnvelope(RepoSchema),
+    },
+    handler: async (req, reply) => {
+      await admin.repo(req.params.projectId, req.params.repoName);
+      const principal = await requireManager(req, req.params.projectId);
+      const repo = await admin.updateRepo(req.params.projectId, req.params.repoName, body(req));
+      req.log.info({ audit: 'repo.update', actor: principal.name, project: repo.project, repo: repo.name, public: repo.public }, 'repo updated');
+      return ok(req, reply, repoView(repo));
+    },
+  });
+
+  app.delete<{ Params: { projectId: string; repoName: string }; Querystring: { force?: boolean; forced?: boolean } }>('/repository/api/repo/delete/:projectId/:repoName', {
+    schema: { summary: 'Delete a repo; with images left it needs force=true (project admins)', querystring: ForceQuery, response: DocEnvelope(Type.Null()) },
+  }, async (req, reply) => {
+    await admin.repo(req.params.projectId, req.params.repoName);
+    const principal = await requireManager(req, req.params.projectId);
+    const force = req.query.force === true || req.query.forced === true;
+    const result = await admin.deleteRepo(req.params.projectId, req.params.repoName, force);
+    req.log.warn({ audit: 'repo.delete', actor: principal.name, project: req.params.projectId, repo: req.params.repoName, force, images: result.images }, 'repo deleted');
+    return ok(req, reply, null);
+  });
+}
