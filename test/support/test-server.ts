@@ -15,9 +15,12 @@ export interface TestServer {
   dataDir: string;
   app: BerthApp;
   /** fetch() relative to baseUrl with the admin's credentials unless `headers.authorization` is given (use '' for none). */
-  fetch(path: string, init?: RequestInit): Promise<Response>;
+  fetch(path: string, init?: TestRequestInit): Promise<Response>;
   close(): Promise<void>;
 }
+
+/** RequestInit that also takes Node Buffers as bodies. */
+export type TestRequestInit = Omit<RequestInit, 'body'> & { body?: RequestInit['body'] | Buffer | Uint8Array };
 
 export function basic(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -41,7 +44,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       const headers = new Headers(init.headers);
       if (!headers.has('authorization')) headers.set('authorization', authorization);
       else if (headers.get('authorization') === '') headers.delete('authorization');
-      return fetch(`${address}${path}`, { ...init, headers, ...(init.body ? { duplex: 'half' } : {}) } as RequestInit);
+      const body = Buffer.isBuffer(init.body) ? new Uint8Array(init.body.buffer, init.body.byteOffset, init.body.byteLength) : init.body;
+      return fetch(`${address}${path}`, { ...init, body, headers, ...(body ? { duplex: 'half' } : {}) } as RequestInit);
     },
     async close() {
       await app.close();
