@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { bootstrapAdmin } from './auth/admin-bootstrap.ts';
-import { BasicAuthenticator } from './auth/basic-authenticator.ts';
-import { RoleAuthorizer } from './auth/role-authorizer.ts';
+import { createAuth } from './auth/auth-services.ts';
 import type { Config } from './config/config.ts';
 import { createHttpServer } from './http/server.ts';
 import { openSqliteMetadata } from './metadata/kysely/sqlite.ts';
@@ -47,6 +46,8 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
   const deps: RegistryDeps = { metadata, blobs, now: Date.now };
   const admin = await bootstrapAdmin(metadata.users, config.dataDir, config.adminPassword, deps.now());
 
+  const auth = await createAuth(metadata.auth, metadata.namespaces, config, logger, deps.now);
+
   const repositories = new Repositories(deps);
   const blobReads = new Blobs(deps, repositories);
   const manifests = new Manifests(deps, repositories);
@@ -59,8 +60,7 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
       listings: new Listings(deps, repositories),
       images: new ImageBrowser(deps, repositories, manifests, blobReads, downloads),
       downloads,
-      authenticator: new BasicAuthenticator(metadata.users),
-      authorizer: new RoleAuthorizer({ autoCreate: config.autoCreate }),
+      ...auth,
       ready: async () => {
         await metadata.ping();
         await blobs.stat('sha256:0000000000000000000000000000000000000000000000000000000000000000' as never);

@@ -10,6 +10,8 @@ export const ConfigSchema = Type.Object(
     adminPassword: Type.Optional(Type.String({ minLength: 1, description: 'password of the first admin (first start only)' })),
     baseUrl: Type.Optional(Type.String({ description: 'externally visible URL, for Location and realm headers' })),
     autoCreate: Type.Boolean({ description: 'admins create projects and repos by pushing into them', default: true }),
+    tokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 7 * 24 * 3600, description: 'lifetime of /v2/auth bearer tokens, long enough to outlast a long push', default: 3600 }),
+    loginFailureLimit: Type.Integer({ minimum: 1, maximum: 10_000, description: 'failed logins per user (x5 per address) within 15 minutes before 429', default: 10 }),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
   },
   { additionalProperties: false },
@@ -25,6 +27,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   adminPassword: 'BERTH_ADMIN_PASSWORD',
   baseUrl: 'BERTH_BASE_URL',
   autoCreate: 'BERTH_AUTO_CREATE',
+  tokenTtlSeconds: 'BERTH_TOKEN_TTL',
+  loginFailureLimit: 'BERTH_LOGIN_FAILURE_LIMIT',
   logLevel: 'BERTH_LOG_LEVEL',
 };
 
@@ -84,6 +88,9 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; flags?: ConfigInp
     ...Object.fromEntries(Object.entries(options.flags ?? {}).filter(([, v]) => v !== undefined)),
   };
   merged.autoCreate = coerceBoolean(merged.autoCreate);
+  for (const key of ['tokenTtlSeconds', 'loginFailureLimit']) {
+    if (typeof merged[key] === 'string' && /^\d+$/.test(merged[key] as string)) merged[key] = Number(merged[key]);
+  }
   const withDefaults = Value.Default(ConfigSchema, merged) as Record<string, unknown>;
   if (!Value.Check(ConfigSchema, withDefaults)) {
     const first = [...Value.Errors(ConfigSchema, withDefaults)][0];

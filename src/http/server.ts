@@ -5,6 +5,7 @@ import swagger from '@fastify/swagger';
 import { extPlugin } from './ext/ext-plugin.ts';
 import { ociPlugin } from './oci/oci-plugin.ts';
 import type { HttpServices } from './services.ts';
+import { tokenPlugin } from './token/token-plugin.ts';
 
 /** A short unique id for each request: the trace id of logs and envelopes. */
 export function newTraceId(): string {
@@ -64,6 +65,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
     transform: ({ schema, url }) => ({ schema: url.startsWith('/v2') || url.startsWith('/healthz') || url.startsWith('/readyz') ? { ...schema, hide: true } : schema, url }),
   });
   app.get('/docker/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(tokenPlugin, { services });
   await app.register(ociPlugin, { services });
   await app.register(extPlugin, { services, images: services.images });
   return app;

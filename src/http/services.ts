@@ -1,3 +1,4 @@
+import type { AuthServices } from '../auth/auth-services.ts';
 import type { Authenticator, Authorizer } from '../auth/principal.ts';
 import type { DownloadCounter } from '../events/download-counter.ts';
 import type { Blobs } from '../registry/blobs.ts';
@@ -16,6 +17,8 @@ export interface HttpServices {
   readonly downloads: DownloadCounter;
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
+  /** Token service, account administration and the audit trail (src/auth). */
+  readonly auth: AuthServices;
   /** Readiness: database and storage reachable. */
   readonly ready: () => Promise<void>;
   readonly options: {

@@ -1,6 +1,7 @@
 import type { Digest } from '../domain/digest.ts';
 import type { ImageFacts } from '../domain/image-facts.ts';
 import type { RepositoryName } from '../domain/names.ts';
+import type { AuthStore } from './auth-store.ts';
 import type { ImageStore } from './image-store.ts';
 import type { ProjectStore } from './project-store.ts';
 
@@ -158,6 +159,8 @@ export interface MetadataStore {
   readonly manifests: ManifestIndex;
   readonly uploads: UploadIndex;
   readonly users: UserStore;
+  /** Users, access tokens, members, service accounts, audit log, signing keys (auth-store.ts). */
+  readonly auth: AuthStore;
   readonly images: ImageStore;
   readonly projects: ProjectStore;
   /** Checks the database answers (for readiness probes). */

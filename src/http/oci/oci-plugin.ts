@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
-import type { Action, Principal } from '../../auth/principal.ts';
+import { type Action, isAuthenticated, type Principal } from '../../auth/principal.ts';
 import { parseDigest } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
 import { MAX_MANIFEST_BYTES } from '../../domain/manifest.ts';
@@ -9,6 +9,7 @@ import { parseRepositoryName } from '../../domain/names.ts';
 import { parsePageQuery } from '../../registry/listings.ts';
 import type { ChunkRange, PushContext } from '../../registry/uploads.ts';
 import type { HttpServices } from '../services.ts';
+import { bearerChallenge, repositoryScope, requestBase } from '../token/challenge.ts';
 import { sendOciError, toRegistryError } from './oci-errors.ts';
 import { ALLOWED_METHODS, matchOciRoute, type OciRoute } from './oci-router.ts';
 
@@ -28,7 +29,9 @@ function requiredAction(route: OciRoute, method: string): Action | undefined {
     case 'catalog':
       return undefined;
     case 'manifest':
-      return method === 'PUT' ? 'push' : method === 'DELETE' ? 'delete' : 'pull';
+      // Deleting by tag removes the tag only (developers may); by digest, the manifest.
+      if (method === 'DELETE') return route.reference.includes(':') ? 'delete' : 'delete-tag';
+      return method === 'PUT' ? 'push' : 'pull';
     case 'blob':
       return method === 'DELETE' ? 'delete' : 'pull';
     case 'uploads':
@@ -86,18 +89,27 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
 
   const location = (path: string): string => `${s.options.baseUrl ?? ''}${path}`;
 
-  function challenge(reply: FastifyReply): void {
-    reply.header('www-authenticate', 'Basic realm="Berth Registry", charset="UTF-8"');
+  function challenge(req: FastifyRequest, reply: FastifyReply, scope?: string, error?: 'insufficient_scope' | 'invalid_token'): void {
+    reply.header('www-authenticate', bearerChallenge(requestBase(s.options.baseUrl, req), scope, error));
   }
 
+  /**
+   * Anonymous and not allowed: 401 with a challenge. A bearer token lacking a grant the caller's
+   * roles would give: 401 insufficient_scope, so the client fetches a wider token. Otherwise 403.
+   */
   async function authorize(ctx: Ctx, name: string, action: Action): Promise<void> {
     const granted = await s.authorizer.authorize(ctx.principal, name, [action]);
     if (granted.includes(action)) return;
-    if (!ctx.principal) {
-      challenge(ctx.reply);
-      throw new RegistryError('UNAUTHORIZED', undefined, [{ Type: 'repository', Name: name, Action: action }]);
+    const detail = [{ Type: 'repository', Name: name, Action: action === 'delete-tag' ? 'delete' : action }];
+    const scope = repositoryScope(name, action);
+    const { principal } = ctx;
+    const rolesAllow = principal?.grants !== undefined && (await s.authorizer.authorize({ ...principal, grants: undefined } as Principal, name, [action])).includes(action);
+    if (!isAuthenticated(principal) || rolesAllow) {
+      challenge(ctx.req, ctx.reply, scope, principal?.grants ? 'insufficient_scope' : undefined);
+      throw new RegistryError('UNAUTHORIZED', undefined, detail);
     }
-    throw new RegistryError('DENIED', `${ctx.principal.name} may not ${action} ${name}`, [{ Type: 'repository', Name: name, Action: action }]);
+    await s.auth.audit.record({ actor: principal.name, action: 'denied', target: name, ip: ctx.req.ip, detail: `${ctx.req.method} needs ${action}` });
+    throw new RegistryError('DENIED', `${principal.name} may not ${action === 'delete-tag' ? 'delete tags of' : action} ${name}`, detail);
   }
 
   function pushContext(ctx: Ctx): PushContext {
@@ -119,9 +131,9 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
       }
       let principal: Principal | undefined;
       try {
-        principal = await s.authenticator.authenticate(req.headers.authorization, { ip: req.ip });
+        principal = await s.authenticator.authenticate(req.headers.authorization, { ip: req.ip, uid: req.headers['x-bkrepo-uid'] as string | undefined });
       } catch (err) {
-        challenge(reply);
+        challenge(req, reply, undefined, req.headers.authorization?.toLowerCase().startsWith('bearer ') ? 'invalid_token' : undefined);
         throw err;
       }
       const ctx: Ctx = { req, reply, query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)), principal, head };
@@ -129,8 +141,11 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
       const action = requiredAction(route, req.method);
       if (action && 'name' in route) await authorize(ctx, route.name, action);
       else if (!principal) {
-        challenge(reply);
+        challenge(req, reply, route.kind === 'catalog' ? 'registry:catalog:*' : undefined);
         throw new RegistryError('UNAUTHORIZED');
+      } else if (route.kind === 'catalog' && !s.authorizer.mayListCatalog(principal)) {
+        challenge(req, reply, 'registry:catalog:*', 'insufficient_scope');
+        throw new RegistryError('UNAUTHORIZED', undefined, [{ Type: 'registry', Name: 'catalog', Action: '*' }]);
       }
       return await dispatch(ctx, route);
     } catch (err) {
@@ -175,8 +190,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
         const artifactType = ctx.query.get('artifactType') ?? undefined;
         const result = await s.listings.referrers(route.name, digest, artifactType);
         if (result.filtered) reply.header('oci-filters-applied', 'artifactType');
-        // A Buffer, so Fastify sends the media type exactly as the spec names it (no charset).
-        return reply.type(MediaType.OciIndex).send(Buffer.from(JSON.stringify(result.index)));
+        return reply.type(MediaType.OciIndex).send(JSON.stringify(result.index));
       }
     }
   }
@@ -190,12 +204,14 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
       }
       const body = await readLimited(req.raw, MAX_MANIFEST_BYTES);
       const result = await s.manifests.put(name, reference, body, req.headers['content-type'], pushContext(ctx));
+      await s.auth.audit.record({ actor: ctx.principal?.name ?? '', action: 'push', target: name, ip: req.ip, detail: `${reference} ${result.digest}` });
       reply.code(201).header('location', location(`/v2/${name}/manifests/${result.digest}`)).header('docker-content-digest', result.digest);
       if (result.subject) reply.header('oci-subject', result.subject);
       return reply.header('content-length', '0').send();
     }
     if (req.method === 'DELETE') {
       await s.manifests.delete(name, reference);
+      await s.auth.audit.record({ actor: ctx.principal?.name ?? '', action: 'delete', target: name, ip: req.ip, detail: `manifest ${reference}` });
       return reply.code(202).header('content-length', '0').send();
     }
     const manifest = await s.manifests.get(name, reference, req.headers.accept);
@@ -215,6 +231,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
     const digest = parseDigest(rawDigest);
     if (req.method === 'DELETE') {
       await s.blobs.delete(name, digest);
+      await s.auth.audit.record({ actor: ctx.principal?.name ?? '', action: 'delete', target: name, ip: req.ip, detail: `blob ${digest}` });
       return reply.code(202).header('content-length', '0').send();
     }
     if (ctx.head) {

@@ -21,6 +21,8 @@ import type { ImageStore } from '../image-store.ts';
 import type { ProjectStore } from '../project-store.ts';
 import { KyselyImageStore } from './kysely-image-store.ts';
 import { KyselyProjectStore } from './kysely-project-store.ts';
+import type { AuthStore } from '../auth-store.ts';
+import { KyselyAuthStore } from './kysely-auth-store.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -394,6 +396,7 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly manifests: ManifestIndex;
   readonly uploads: UploadIndex;
   readonly users: UserStore;
+  readonly auth: AuthStore;
   readonly images: ImageStore;
   readonly projects: ProjectStore;
 
@@ -403,6 +406,7 @@ export class KyselyMetadataStore implements MetadataStore {
     this.manifests = new KyselyManifests(db);
     this.uploads = new KyselyUploads(db);
     this.users = new KyselyUsers(db);
+    this.auth = new KyselyAuthStore(db);
     this.images = new KyselyImageStore(db);
     this.projects = new KyselyProjectStore(db);
   }

@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
 import { coreMigration } from './0001-core.ts';
+import { authMigration } from './0002-auth.ts';
 import { imageDetailsMigration } from './0003-image-details.ts';
 import type { Dialect } from './column-types.ts';
 
@@ -9,6 +10,7 @@ export type { Dialect } from './column-types.ts';
 function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_core': coreMigration(dialect),
+    '0002_auth': authMigration(dialect),
     '0003_image_details': imageDetailsMigration(dialect),
   };
 }

@@ -1,0 +1,226 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { RegistryError } from '../domain/errors.ts';
+import type { AccessTokenStore, ServiceAccountStore, UserDirectory } from '../metadata/auth-store.ts';
+import type { UserRecord } from '../metadata/metadata-store.ts';
+import type { AuditTrail } from './audit-trail.ts';
+import type { LoginThrottle } from './login-throttle.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
+import type { AuthContext, Authenticator, Principal } from './principal.ts';
+import { parseToken, secretMatches } from './secrets.ts';
+import { TokenService } from './token-service.ts';
+
+const CACHE_TTL_MS = 60_000;
+const CACHE_MAX = 10_000;
+
+/** Parses `Basic base64(user:password)`; undefined when the header is not Basic or is malformed. */
+export function parseBasic(header: string): { user: string; password: string } | undefined {
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** `Platform base64(AK:SK)` (bk-repo's form for service accounts). */
+export function parsePlatform(header: string): { accessKey: string; secretKey: string } | undefined {
+  const m = /^Platform\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { accessKey: decoded.slice(0, colon), secretKey: decoded.slice(colon + 1) };
+}
+
+interface CacheEntry {
+  principal: Principal;
+  /** The users and service accounts the entry depends on, for invalidation. */
+  owners: string[];
+  expires: number;
+}
+
+export interface CredentialAuthenticatorDeps {
+  users: UserDirectory;
+  tokens: AccessTokenStore;
+  serviceAccounts: ServiceAccountStore;
+  tokenService: TokenService;
+  throttle: LoginThrottle;
+  audit: AuditTrail;
+  now: () => number;
+}
+
+interface Verified {
+  principal: Principal;
+  owners: string[];
+  /** Epoch ms after which the credential itself is no longer valid. */
+  expires?: number;
+}
+
+const badCredentials = () => new RegistryError('UNAUTHORIZED', 'invalid username or password');
+
+/**
+ * Every credential form in one place: Basic with a password or a personal access token, Bearer
+ * with one of our JWTs or a personal access token, and `Platform base64(AK:SK)` with
+ * `X-BKREPO-UID` for service accounts.
+ *
+ * A verified header is cached for a minute (keyed by its sha256, never the secret itself), so
+ * clients that send Basic on every request do not pay the KDF each time; `invalidateOwner` drops
+ * a user's entries at once when the password changes, the user is disabled or a token is revoked.
+ * Failed password and token checks are throttled per user and per address.
+ */
+export class CredentialAuthenticator implements Authenticator {
+  private readonly cache = new Map<string, CacheEntry>();
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(private readonly deps: CredentialAuthenticatorDeps) {}
+
+  async authenticate(authorization: string | undefined, context: AuthContext): Promise<Principal | undefined> {
+    if (authorization === undefined || authorization.trim() === '') return undefined;
+    const id = createHash('sha256').update(authorization).update('\0').update(context.uid ?? '').digest('base64');
+    const hit = this.cache.get(id);
+    if (hit) {
+      if (hit.expires > this.deps.now()) return hit.principal;
+      this.cache.delete(id);
+    }
+    const scheme = /^(\S+)\s/.exec(authorization)?.[1]?.toLowerCase();
+    let result: Verified;
+    if (scheme === 'basic') {
+      const credentials = parseBasic(authorization);
+      if (!credentials) throw new RegistryError('UNAUTHORIZED', 'malformed Basic credentials');
+      result = await this.password(credentials.user, credentials.password, context);
+    } else if (scheme === 'bearer') {
+      const value = authorization.slice(authorization.indexOf(' ') + 1).trim();
+      if (TokenService.looksLikeJwt(value)) result = await this.jwt(value);
+      else if (parseToken(value)) result = await this.accessToken(undefined, value, context);
+      else throw new RegistryError('UNAUTHORIZED', 'invalid or expired token');
+    } else if (scheme === 'platform') {
+      const credentials = parsePlatform(authorization);
+      if (!credentials) throw new RegistryError('UNAUTHORIZED', 'malformed Platform credentials');
+      result = await this.platform(credentials.accessKey, credentials.secretKey, context);
+    } else {
+      throw new RegistryError('UNAUTHORIZED', 'unsupported Authorization scheme; use Basic, Bearer or Platform');
+    }
+    if (this.cache.size >= CACHE_MAX) this.cache.clear();
+    this.cache.set(id, { principal: result.principal, owners: result.owners, expires: Math.min(this.deps.now() + CACHE_TTL_MS, result.expires ?? Infinity) });
+    return result.principal;
+  }
+
+  /** Forgets cached verifications of one user or service account. */
+  invalidateOwner(owner: string): void {
+    for (const [key, entry] of this.cache) if (entry.owners.includes(owner)) this.cache.delete(key);
+  }
+
+  /** Forgets every cached verification. */
+  invalidateAll(): void {
+    this.cache.clear();
+  }
+
+  /**
+   * The user a refresh token (docker login's offline token) belongs to; UNAUTHORIZED when it is
+   * unknown, expired, revoked or its user is disabled. Never cached.
+   */
+  async refresh(token: string, context: AuthContext): Promise<Principal> {
+    const parsed = parseToken(token);
+    if (!parsed || parsed.kind !== 'refresh') throw new RegistryError('UNAUTHORIZED', 'invalid refresh token');
+    const { principal } = await this.accessToken(undefined, token, context, 'refresh');
+    return principal;
+  }
+
+  private throttled(user: string, context: AuthContext): void {
+    const wait = this.deps.throttle.retryAfter(user, context.ip);
+    if (wait !== undefined) {
+      throw new RegistryError('TOOMANYREQUESTS', `too many failed logins; retry in ${wait} s`, undefined, { headers: { 'retry-after': String(wait) } });
+    }
+  }
+
+  private async failed(user: string, context: AuthContext, via: string): Promise<never> {
+    this.deps.throttle.recordFailure(user, context.ip);
+    await this.deps.audit.record({ actor: user, action: 'login.failed', target: user, ip: context.ip, detail: `via ${via}`, project: null });
+    throw badCredentials();
+  }
+
+  private async succeeded(user: string, context: AuthContext, via: string): Promise<void> {
+    this.deps.throttle.recordSuccess(user);
+    await this.deps.audit.record({ actor: user, action: 'login', target: user, ip: context.ip, detail: `via ${via}`, project: null });
+  }
+
+  private async password(name: string, password: string, context: AuthContext): Promise<Verified> {
+    if (parseToken(password)?.kind === 'personal') return this.accessToken(name, password, context);
+    this.throttled(name, context);
+    const user = await this.deps.users.getByName(name);
+    // A missing user costs the same KDF run as a wrong password: no user enumeration by timing.
+    const ok = await verifyPassword(user?.passwordHash ?? (await this.dummy()), password);
+    if (!ok || !user || user.disabled) return this.failed(name, context, 'password');
+    await this.succeeded(user.name, context, 'password');
+    return { principal: userPrincipal(user), owners: [user.name] };
+  }
+
+  private async accessToken(
+    claimedUser: string | undefined,
+    token: string,
+    context: AuthContext,
+    kind: 'personal' | 'refresh' = 'personal',
+  ): Promise<Verified> {
+    const parsed = parseToken(token);
+    const label = claimedUser ?? `token:${parsed?.id ?? '?'}`;
+    this.throttled(label, context);
+    const record = parsed && parsed.kind === kind ? await this.deps.tokens.get(parsed.id) : undefined;
+    const now = this.deps.now();
+    const valid =
+      record !== undefined &&
+      secretMatches(token, record.secretHash) &&
+      record.kind === kind &&
+      (record.expiresAt === null || record.expiresAt > now) &&
+      (claimedUser === undefined || claimedUser === record.user);
+    const user = valid ? await this.deps.users.getByName(record.user) : undefined;
+    if (!valid || !user || user.disabled) return this.failed(label, context, kind === 'personal' ? 'access token' : 'refresh token');
+    await this.succeeded(user.name, context, kind === 'personal' ? `access token ${record.name}` : 'refresh token');
+    return { principal: userPrincipal(user), owners: [user.name], ...(record.expiresAt !== null ? { expires: record.expiresAt } : {}) };
+  }
+
+  private async jwt(token: string): Promise<Verified> {
+    const verified = await this.deps.tokenService.verify(token);
+    const expires = verified.expiresAt * 1000;
+    if (verified.subject === '') {
+      return { principal: { name: '', admin: false, kind: 'anonymous', grants: verified.access }, owners: [], expires };
+    }
+    const user = await this.deps.users.getByName(verified.subject);
+    if (user) {
+      if (user.disabled) throw new RegistryError('UNAUTHORIZED', 'invalid or expired token');
+      return { principal: { ...userPrincipal(user), grants: verified.access }, owners: [user.name], expires };
+    }
+    const account = await this.deps.serviceAccounts.getByName(verified.subject);
+    if (!account || account.disabled) throw new RegistryError('UNAUTHORIZED', 'invalid or expired token');
+    return { principal: { name: account.name, admin: false, kind: 'service', grants: verified.access }, owners: [account.name], expires };
+  }
+
+  private async platform(accessKey: string, secretKey: string, context: AuthContext): Promise<Verified> {
+    const label = `ak:${accessKey.slice(0, 64)}`;
+    this.throttled(label, context);
+    const account = await this.deps.serviceAccounts.get(accessKey);
+    const ok = account !== undefined && secretMatches(secretKey, account.secretHash) && !account.disabled;
+    if (!ok || !account) {
+      this.deps.throttle.recordFailure(label, context.ip);
+      await this.deps.audit.record({ actor: label, action: 'login.failed', target: label, ip: context.ip, detail: 'via platform', project: null });
+      throw new RegistryError('UNAUTHORIZED', 'invalid access key or secret key');
+    }
+    this.deps.throttle.recordSuccess(label);
+    if (context.uid !== undefined && context.uid !== '') {
+      const user = await this.deps.users.getByName(context.uid);
+      if (!user || user.disabled) throw new RegistryError('UNAUTHORIZED', 'the user named by X-BKREPO-UID does not exist or is disabled');
+      await this.deps.audit.record({ actor: user.name, action: 'login', target: user.name, ip: context.ip, detail: `via platform account ${account.name}`, project: null });
+      return { principal: userPrincipal(user), owners: [account.name, user.name] };
+    }
+    await this.deps.audit.record({ actor: account.name, action: 'login', target: account.name, ip: context.ip, detail: 'via platform', project: null });
+    return { principal: { name: account.name, admin: false, kind: 'service' }, owners: [account.name] };
+  }
+
+  private dummy(): Promise<string> {
+    this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
+    return this.dummyHash;
+  }
+}
+
+function userPrincipal(user: UserRecord): Principal {
+  return { name: user.name, admin: user.admin, kind: 'user' };
+}
