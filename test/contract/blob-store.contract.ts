@@ -363,6 +363,20 @@ export function blobStoreContract(name: string, factory: BlobStoreFactory, optio
         assert.equal(await store.stat(digestOf(Buffer.from('ghost'))), undefined);
       });
 
+      it('concurrent commits of the same digest from two uploads both resolve and leave one whole blob', async () => {
+        const bytes = Buffer.alloc(MiB + 3, 9);
+        const digest = digestOf(bytes);
+        const ids = [randomUUID(), randomUUID()];
+        for (const id of ids) {
+          await store.uploads.create(id);
+          await store.uploads.append(id, 0, Readable.from([bytes]));
+        }
+        await Promise.all(ids.map((id) => store.uploads.commit(id, digest)));
+        assert.deepEqual(await store.stat(digest), { size: bytes.length });
+        assert.deepEqual(await hashStream(await store.read(digest)), { digest, size: bytes.length });
+        assert.deepEqual(await listAll(store.uploads.list()), []);
+      });
+
       it('a blob being read keeps its bytes while the same digest is committed again', async () => {
         const bytes = Buffer.alloc(2 * MiB + 17, 3);
         const digest = await put(bytes);

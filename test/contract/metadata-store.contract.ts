@@ -399,6 +399,20 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         assert.deepEqual((await store.manifests.referrers(a.id, subject.digest)).map((r) => r.digest), [sig.digest]);
       });
 
+      it('totalSizes maps the manifests of the image to their total size', async () => {
+        const a = await image('demo/docker/a');
+        const b = await image('demo/docker/b');
+        const m1 = manifest('one', { totalSize: 1234 });
+        const m2 = manifest('two', { totalSize: 6 * 1024 ** 3 });
+        const other = manifest('other', { totalSize: 9 });
+        await store.manifests.put(a.id, m1);
+        await store.manifests.put(a.id, m2);
+        await store.manifests.put(b.id, other);
+        const sizes = await store.manifests.totalSizes(a.id, [m1.digest, m2.digest, other.digest, digest('absent'), m1.digest]);
+        assert.deepEqual(new Map([...sizes].sort()), new Map([[m1.digest, 1234], [m2.digest, 6 * 1024 ** 3]].sort() as [Digest, number][]));
+        assert.equal((await store.manifests.totalSizes(a.id, [])).size, 0);
+      });
+
       it('put accepts manifests with many references', async () => {
         const a = await image('demo/docker/a');
         const m = manifest('big', { blobRefs: Array.from({ length: 1500 }, (_, i) => digest(`layer ${i}`)) });
