@@ -11,6 +11,7 @@ import type { MetadataStore } from './metadata/metadata-store.ts';
 import { DownloadCounter } from './events/download-counter.ts';
 import { Blobs } from './registry/blobs.ts';
 import { ImageBrowser } from './registry/image-browser.ts';
+import { ProjectAdmin } from './registry/project-admin.ts';
 import type { RegistryDeps } from './registry/deps.ts';
 import { Listings } from './registry/listings.ts';
 import { Manifests } from './registry/manifests.ts';
@@ -60,6 +61,7 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
       listings: new Listings(deps, repositories),
       images: new ImageBrowser(deps, repositories, manifests, blobReads, downloads),
       downloads,
+      projectAdmin: new ProjectAdmin(deps),
       ...auth,
       ready: async () => {
         await metadata.ping();

@@ -30,8 +30,12 @@ export function envelopeError(err: unknown, req: FastifyRequest, reply: FastifyR
   return reply.code(error.status).type('application/json; charset=utf-8').send(body);
 }
 
-/** Installs the envelope error and not-found handlers on a management scope. */
+/** Installs the envelope error handler on a management scope (unknown paths: see `notFound`). */
 export function useEnvelope(app: FastifyInstance): void {
   app.setErrorHandler((err, req, reply) => envelopeError(err, req, reply));
-  app.setNotFoundHandler((req, reply) => envelopeError(new RegistryError('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?', 1)[0]}`), req, reply));
+}
+
+/** The answer for a path no route matches, in the envelope. */
+export function notFound(req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return envelopeError(new RegistryError('NOT_FOUND', `no endpoint ${req.method} ${req.url.split('?', 1)[0]!.slice(0, 200)}`), req, reply);
 }

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
+import { notFound } from './envelope.ts';
 import { extPlugin } from './ext/ext-plugin.ts';
 import { ociPlugin } from './oci/oci-plugin.ts';
+import { repositoryPlugin } from './repository/repository-plugin.ts';
 import type { HttpServices } from './services.ts';
 import { tokenPlugin } from './token/token-plugin.ts';
 
@@ -66,7 +68,9 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
   });
   app.get('/docker/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(tokenPlugin, { services });
+  app.setNotFoundHandler(notFound);
   await app.register(ociPlugin, { services });
   await app.register(extPlugin, { services, images: services.images });
+  await app.register(repositoryPlugin, { services, admin: services.projectAdmin });
   return app;
 }

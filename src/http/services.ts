@@ -3,6 +3,7 @@ import type { Authenticator, Authorizer } from '../auth/principal.ts';
 import type { DownloadCounter } from '../events/download-counter.ts';
 import type { Blobs } from '../registry/blobs.ts';
 import type { ImageBrowser } from '../registry/image-browser.ts';
+import type { ProjectAdmin } from '../registry/project-admin.ts';
 import type { Listings } from '../registry/listings.ts';
 import type { Manifests } from '../registry/manifests.ts';
 import type { Uploads } from '../registry/uploads.ts';
@@ -15,6 +16,7 @@ export interface HttpServices {
   readonly listings: Listings;
   readonly images: ImageBrowser;
   readonly downloads: DownloadCounter;
+  readonly projectAdmin: ProjectAdmin;
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
   /** Token service, account administration and the audit trail (src/auth). */

@@ -102,7 +102,8 @@ export async function extPlugin(app: FastifyInstance, opts: { services: HttpServ
       response: DocEnvelope(Type.Array(ImageItem)),
     },
   }, async (req, reply) => {
-    await requireAccess(s, req, `${req.params.projectId}/${req.params.repoName}`, 'pull');
+    // Repo-level read: any image name under the repo stands for the repo itself.
+    await requireAccess(s, req, `${req.params.projectId}/${req.params.repoName}/*`, 'pull');
     return ok(req, reply, await listPage(req, reply));
   });
 
@@ -154,7 +155,7 @@ export async function extPlugin(app: FastifyInstance, opts: { services: HttpServ
     schema: { summary: 'Delete one tag of an image (the manifest stays until GC)', params: ImageParams, querystring: Type.Object({ tag: Type.String() }), response: DocEnvelope(Type.Null()) },
   }, async (req, reply) => {
     const image = imageOf(req);
-    const principal = await requireAccess(s, req, name(req), 'delete');
+    const principal = await requireAccess(s, req, name(req), 'delete-tag');
     await images.deleteTag(req.params.projectId, req.params.repoName, image, req.query.tag);
     req.log.info({ audit: 'tag.delete', actor: principal?.name, image: name(req), tag: req.query.tag }, 'tag deleted');
     return ok(req, reply, null);
