@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type BuiltImage, type BuiltIndex, buildImage, buildMultiArchIndex, layerDigests, MediaTypes, writeOciLayout } from '../support/oci-image-builder.ts';
+import { type BuiltImage, type BuiltIndex, buildImage, buildMultiArchIndex, layerDigests, MediaTypes, sha256, writeOciLayout } from '../support/oci-image-builder.ts';
 import { basicAuth, type ServerProcess, startServerProcess } from '../support/server-process.ts';
 import { type PulledImage, readDirPull, readOciPull, skopeo, skopeoOk } from '../support/skopeo.ts';
 
@@ -23,6 +23,9 @@ describe('skopeo against a Berth server process', { timeout: 120_000 }, () => {
   const multi = buildMultiArchIndex('multi');
   const nested = buildImage({ seed: 'nested', layers: 1 });
   const doomed = buildImage({ seed: 'doomed' });
+  const list = buildMultiArchIndex('list');
+  // Large enough that skopeo and the server stream it in many chunks.
+  const big = buildImage({ seed: 'big', layers: 1, payloadBytes: 12 * 1024 * 1024 });
   const layouts: Record<string, string> = {};
 
   const ref = (name: string) => `docker://${server.host}/${name}`;
@@ -71,7 +74,7 @@ describe('skopeo against a Berth server process', { timeout: 120_000 }, () => {
     server = await startServerProcess();
     creds = `admin:${server.adminPassword}`;
     work = await mkdtemp(join(tmpdir(), 'berth-e2e-skopeo-'));
-    for (const [name, image] of Object.entries({ single, legacy, multi, nested, doomed })) {
+    for (const [name, image] of Object.entries({ single, legacy, multi, nested, doomed, list, big })) {
       layouts[name] = join(work, `layout-${name}`);
       await writeOciLayout(layouts[name]!, 'v1', image);
     }
@@ -95,6 +98,10 @@ describe('skopeo against a Berth server process', { timeout: 120_000 }, () => {
     const byDigest = await pullDir(`demo/docker/app@${single.digest}`);
     assert.equal(byDigest.digest, single.digest);
     assertSameImage(byDigest, single, 'pull by digest');
+
+    // Pushing the same image again is a no-op that succeeds.
+    assert.equal(await push(layouts.single!, 'demo/docker/app:v1'), single.digest);
+    assert.equal((await pullDir('demo/docker/app:v1')).digest, single.digest);
   });
 
   it('pushes a Docker schema2 image (--format v2s2) and pulls it back by tag and by digest', async () => {
@@ -128,6 +135,35 @@ describe('skopeo against a Berth server process', { timeout: 120_000 }, () => {
     const child = await pullDir(`demo/docker/multi@${arm.digest}`);
     assert.equal(child.digest, arm.digest);
     assertSameImage(child, arm, 'arm64 child by digest');
+  });
+
+  it('pushes a multi-arch Docker manifest list (--all --format v2s2) and pulls each platform back', async () => {
+    const digest = await push(layouts.list!, 'demo/docker/list:v1', '--all', '--format', 'v2s2');
+    const raw = await skopeoOk(['inspect', '--raw', ...readArgs(), ref('demo/docker/list:v1')]);
+    assert.equal(sha256(raw.stdout), digest, 'the list is served as pushed');
+    const parsed = JSON.parse(raw.stdout) as { mediaType: string; manifests: { digest: string; mediaType: string; platform: { architecture: string } }[] };
+    assert.equal(parsed.mediaType, MediaTypes.DockerManifestList);
+    assert.deepEqual(parsed.manifests.map((m) => m.platform.architecture), ['amd64', 'arm64']);
+    for (const [i, entry] of parsed.manifests.entries()) {
+      assert.equal(entry.mediaType, MediaTypes.DockerManifest);
+      const child = await pullDir(`demo/docker/list@${entry.digest}`);
+      assert.equal(child.digest, entry.digest);
+      assertSameImage(child, list.children[i]!, `list child ${entry.platform.architecture} by digest`);
+    }
+    // By tag, skopeo picks the platform it is asked for out of the list.
+    const dir = out('arm-by-tag');
+    await skopeoOk(['--override-arch', 'arm64', '--override-variant', 'v8', 'copy', ...copyArgs(), ref('demo/docker/list:v1'), `dir:${dir}`]);
+    const arm = await readDirPull(dir);
+    assert.equal(arm.digest, parsed.manifests[1]!.digest);
+    assertSameImage(arm, list.children[1]!, 'arm64 out of the list by tag');
+  });
+
+  it('streams a large layer through push and pull', async () => {
+    assert.ok(big.layers[0]!.size > 12 * 1024 * 1024, 'the layer is incompressible and large');
+    const digest = await push(layouts.big!, 'demo/docker/big:v1');
+    assert.equal(digest, big.digest);
+    const pulled = await pullDir(`demo/docker/big@${big.digest}`);
+    assertSameImage(pulled, big, 'large image by digest');
   });
 
   it('handles nested image names (demo/docker/team/tool)', async () => {

@@ -152,6 +152,8 @@ export interface ImageOptions {
   variant?: string;
   /** Number of layers, at least 1; default 2. */
   layers?: number;
+  /** Size of each layer's incompressible `data.bin`; default 8 KiB. */
+  payloadBytes?: number;
   labels?: Record<string, string>;
 }
 
@@ -163,18 +165,25 @@ function descriptor(b: { mediaType: string; digest: string; size: number }): { m
   return { mediaType: b.mediaType, digest: b.digest, size: b.size };
 }
 
-/** The files of layer `n`: a directory, a text file, an executable script, and some filler bytes. */
-function layerEntries(seed: string, n: number, platform: Platform): TarEntry[] {
-  const dir = `opt/${seed}/layer-${n}`;
-  // Filler bytes that compress but are not trivial, so layers have a realistic size (a few KiB).
-  const filler = Buffer.alloc(8192);
-  let x = createHash('sha256').update(`${seed}/${n}`).digest().readUInt32BE(0) || 1;
-  for (let i = 0; i < filler.length; i++) {
+/** `size` pseudo-random (incompressible) bytes, the same for the same key. */
+function pseudoRandomBytes(key: string, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  let x = createHash('sha256').update(key).digest().readUInt32BE(0) || 1;
+  let i = 0;
+  for (; i + 4 <= size; i += 4) {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
-    filler[i] = 0x61 + ((x >>> 0) % 16);
+    out.writeUInt32LE(x >>> 0, i);
   }
+  for (; i < size; i++) out[i] = i & 0xff;
+  return out;
+}
+
+/** The files of layer `n`: directories, a text file, an executable script, and a data file. */
+function layerEntries(seed: string, n: number, platform: Platform, payloadBytes: number): TarEntry[] {
+  const dir = `opt/${seed}/layer-${n}`;
+  const filler = pseudoRandomBytes(`${seed}/${n}`, payloadBytes);
   return [
     { path: 'opt/', type: 'dir' },
     { path: `opt/${seed}/`, type: 'dir' },
@@ -198,7 +207,7 @@ export function buildImage(options: ImageOptions = {}): BuiltImage {
   const diffIds: string[] = [];
   const history: string[] = [];
   for (let n = 1; n <= count; n++) {
-    const tarBytes = tar(layerEntries(seed, n, platform));
+    const tarBytes = tar(layerEntries(seed, n, platform, options.payloadBytes ?? 8192));
     diffIds.push(sha256(tarBytes));
     layers.push(blob(MediaTypes.OciLayerGzip, gzipSync(tarBytes, { level: 6 })));
     history.push(`/bin/sh -c #(nop) ADD dir:${seed}-layer-${n} in /opt/${seed}/layer-${n}`);
