@@ -5,7 +5,8 @@ import type { HttpServices } from './services.ts';
 
 /** The request's principal; UNAUTHORIZED when credentials were sent but are wrong. */
 export function principalOf(s: HttpServices, req: FastifyRequest): Promise<Principal | undefined> {
-  return s.authenticator.authenticate(req.headers.authorization, { ip: req.ip });
+  const uid = req.headers['x-bkrepo-uid'];
+  return s.authenticator.authenticate(req.headers.authorization, { ip: req.ip, uid: Array.isArray(uid) ? uid[0] : uid });
 }
 
 /**
