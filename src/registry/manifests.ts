@@ -105,7 +105,8 @@ export class Manifests {
     const linked = await this.deps.metadata.blobs.linkedSizes(image.id, blobs.map((b) => b.digest));
     const unknown = blobs.filter((b) => !linked.has(b.digest));
     if (unknown.length > 0) {
-      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `blob ${unknown[0]!.digest} is not in repository ${name}`, { digests: unknown.map((b) => b.digest) });
+      // The spec's detail names the missing blob as `digest`; every missing one is listed too.
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `blob ${unknown[0]!.digest} is not in repository ${name}`, { digest: unknown[0]!.digest, digests: unknown.map((b) => b.digest) });
     }
     const wrongSize = blobs.find((b) => linked.get(b.digest) !== b.size);
     if (wrongSize) {
@@ -114,7 +115,7 @@ export class Manifests {
     const children = parsed.manifests.map((m) => m.digest);
     const missingChildren = await this.deps.metadata.manifests.missing(image.id, children);
     if (missingChildren.length > 0) {
-      throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${missingChildren[0]} referenced by the index is not in repository ${name}`, { digests: missingChildren }, { status: 400 });
+      throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${missingChildren[0]} referenced by the index is not in repository ${name}`, { digest: missingChildren[0], digests: missingChildren }, { status: 400 });
     }
 
     const { totalSize, facts } = await this.describe(image, parsed);
