@@ -17,7 +17,7 @@ export function sha256(bytes: Buffer | string): string {
 }
 
 export interface Blob {
-  bytes: Buffer;
+  bytes: Buffer<ArrayBuffer>;
   digest: string;
   size: number;
 }
@@ -33,7 +33,7 @@ export interface Descriptor {
 }
 
 export interface Manifest {
-  bytes: Buffer;
+  bytes: Buffer<ArrayBuffer>;
   digest: string;
   mediaType: string;
   /** Its descriptor, for use as a subject or as an index child. */
@@ -41,7 +41,7 @@ export interface Manifest {
 }
 
 export function blob(content: Buffer | string): Blob {
-  const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content);
+  const bytes = Buffer.from(content);
   return { bytes, digest: sha256(bytes), size: bytes.length };
 }
 
