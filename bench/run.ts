@@ -1,0 +1,212 @@
+/**
+ * `npm run bench [-- options]`: Berth's benchmark, optionally beside the reference registry
+ * (CNCF distribution 2.8.2 from Debian's docker-registry package).
+ *
+ *   --vs-reference      also run the reference registry (installed with apt-get when missing)
+ *   --quick             smaller sizes and shorter loads (about two minutes with --vs-reference)
+ *   --runs N            repeat the whole suite N times with fresh servers; medians and min-max
+ *   --only a,b,...      run only these scenarios (a b c d e f g x)
+ *   --out FILE          JSON lines file (default bench/results/<timestamp>.jsonl)
+ *   --ref-auth none     run the reference without htpasswd (default: bcrypt htpasswd, as Berth has auth)
+ *   --dist              run Berth from dist/ (npm run build first) instead of src/ through tsx
+ *   --cpu-prof DIR      run Berth under node --cpu-prof, profiles written to DIR
+ *   --load node         use the Node load generator instead of wrk
+ *
+ * Loopback only; every server started here is stopped by its PID, also on errors and Ctrl-C.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { agent } from './client.ts';
+import { FULL, type Metric, QUICK, type RunState, SCENARIOS } from './scenarios.ts';
+import { type Registry, sampleProcess, startBerth, startReference } from './servers.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    'vs-reference': { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string', default: '1' },
+    only: { type: 'string' },
+    out: { type: 'string' },
+    'ref-auth': { type: 'string', default: 'htpasswd' },
+    dist: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
+    load: { type: 'string' },
+  },
+});
+
+const sizes = args.quick ? QUICK : FULL;
+const runs = Math.max(1, Number(args.runs));
+const only = args.only ? new Set(args.only.split(',').map((s) => s.trim())) : undefined;
+const scenarios = SCENARIOS.filter((s) => !only || only.has(s.id));
+const out = resolve(args.out ?? join(import.meta.dirname, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}${args.quick ? '-quick' : ''}.jsonl`));
+mkdirSync(dirname(out), { recursive: true });
+if (args.load === 'node' || args.load === 'wrk') process.env.BENCH_LOAD_TOOL = args.load;
+
+type Kind = Registry['kind'];
+interface Row {
+  run: number;
+  registry: Kind;
+  scenario: string;
+  metric: string;
+  value: number;
+  unit: string;
+  higherIsBetter: boolean;
+}
+interface Usage {
+  run: number;
+  registry: Kind;
+  scenario: string;
+  peakRssMiB: number;
+  cpuSeconds: number;
+  wallSeconds: number;
+}
+const rows: Row[] = [];
+const usages: Usage[] = [];
+const started: Registry[] = [];
+
+function record(line: object): void {
+  appendFileSync(out, `${JSON.stringify(line)}\n`);
+}
+
+async function stopAll(): Promise<void> {
+  while (started.length > 0) {
+    const r = started.pop()!;
+    try {
+      await r.stop();
+    } catch (err) {
+      console.error(`stopping ${r.kind} (pid ${r.pid}) failed:`, err);
+    }
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping servers`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+const machine = {
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  memGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  platform: `${process.platform} ${process.arch}`,
+};
+
+async function runOnce(run: number): Promise<void> {
+  const registries: Registry[] = [];
+  if (args['vs-reference']) {
+    const ref = await startReference(args['ref-auth'] !== 'none');
+    started.push(ref);
+    registries.push(ref);
+  }
+  const nodeFlags: string[] = [];
+  if (args['cpu-prof']) nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`);
+  const berth = await startBerth({ dist: args.dist, nodeFlags, logLevel: 'warn' });
+  started.push(berth);
+  registries.push(berth);
+  console.error(`run ${run}: ${registries.map((r) => `${r.kind} ${r.baseUrl} pid ${r.pid}`).join(', ')}`);
+
+  const states = new Map<Kind, RunState>(registries.map((r) => [r.kind, {}]));
+  for (const scenario of scenarios) {
+    for (const r of registries) {
+      if (scenario.berthOnly && r.kind !== 'berth') continue;
+      const state = states.get(r.kind)!;
+      const prepared = await scenario.setup?.(r, sizes, state);
+      const sampler = sampleProcess(r.pid);
+      const t0 = performance.now();
+      let metrics: Metric[];
+      try {
+        metrics = await scenario.run(r, sizes, state, prepared);
+      } finally {
+        const wallSeconds = (performance.now() - t0) / 1000;
+        const usage = { run, registry: r.kind, scenario: scenario.id, ...sampler.stop(), wallSeconds };
+        usages.push(usage);
+        record({ type: 'usage', ...usage });
+      }
+      for (const m of metrics) {
+        const row = { run, registry: r.kind, scenario: scenario.id, ...m };
+        rows.push(row);
+        record({ type: 'metric', ...row });
+      }
+      const u = usages[usages.length - 1]!;
+      console.error(`  ${scenario.id} ${r.kind.padEnd(9)} ${metrics.map((m) => `${m.metric} ${fmt(m.value)}`).join(', ')}  [rss ${u.peakRssMiB.toFixed(0)} MiB, cpu ${u.cpuSeconds.toFixed(1)} s]`);
+    }
+  }
+  await stopAll();
+  agent.destroy();
+}
+
+function fmt(v: number): string {
+  if (!Number.isFinite(v)) return '-';
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+function stats(values: number[]): { median: number; min: number; max: number } | undefined {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const mid = Math.floor(v.length / 2);
+  return { median: v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2, min: v[0]!, max: v[v.length - 1]! };
+}
+
+function cell(values: number[]): string {
+  const s = stats(values);
+  if (!s) return '-';
+  return runs > 1 ? `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})` : fmt(s.median);
+}
+
+function printTable(): string {
+  const lines: string[] = [];
+  const withRef = Boolean(args['vs-reference']);
+  lines.push(
+    withRef
+      ? '| scenario | metric | reference | Berth | Berth vs ref | Berth peak RSS MiB | Berth CPU s | ref peak RSS MiB | ref CPU s |'
+      : '| scenario | metric | Berth | Berth peak RSS MiB | Berth CPU s |',
+  );
+  lines.push(withRef ? '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |' : '| --- | --- | ---: | ---: | ---: |');
+  for (const scenario of scenarios) {
+    const metrics = [...new Set(rows.filter((r) => r.scenario === scenario.id).map((r) => r.metric))];
+    const use = (kind: Kind, key: 'peakRssMiB' | 'cpuSeconds'): string => cell(usages.filter((u) => u.scenario === scenario.id && u.registry === kind).map((u) => u[key]));
+    metrics.forEach((metric, i) => {
+      const of = (kind: Kind): number[] => rows.filter((r) => r.scenario === scenario.id && r.metric === metric && r.registry === kind).map((r) => r.value);
+      const b = of('berth');
+      const first = i === 0;
+      const res = first ? [use('berth', 'peakRssMiB'), use('berth', 'cpuSeconds')] : ['', ''];
+      if (!withRef) {
+        lines.push(`| ${first ? scenario.id : ''} | ${metric} | ${cell(b)} | ${res.join(' | ')} |`);
+        return;
+      }
+      const ref = of('reference');
+      const higher = rows.find((r) => r.metric === metric)?.higherIsBetter ?? true;
+      const bm = stats(b)?.median;
+      const rm = stats(ref)?.median;
+      // >1 always means Berth is better: throughput ratio, or the inverse ratio of times.
+      const ratio = bm !== undefined && rm !== undefined ? (higher ? bm / rm : rm / bm) : NaN;
+      const refRes = first ? [use('reference', 'peakRssMiB'), use('reference', 'cpuSeconds')] : ['', ''];
+      lines.push(`| ${first ? scenario.id : ''} | ${metric} | ${cell(ref)} | ${cell(b)} | ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'n/a'} | ${res.join(' | ')} | ${refRes.join(' | ')} |`);
+    });
+  }
+  return lines.join('\n');
+}
+
+let failed = false;
+try {
+  record({ type: 'start', at: new Date().toISOString(), quick: args.quick, runs, sizes, machine, vsReference: args['vs-reference'], refAuth: args['ref-auth'] });
+  for (let run = 1; run <= runs; run++) await runOnce(run);
+} catch (err) {
+  failed = true;
+  console.error('benchmark failed:', err);
+} finally {
+  await stopAll();
+}
+const table = printTable();
+console.log(`\n${machine.cpus} x ${machine.cpuModel}, ${machine.memGiB} GiB, Node ${machine.node}; ${args.quick ? 'quick' : 'full'} sizes, ${runs} run(s)${runs > 1 ? ', median (min-max)' : ''}; "Berth vs ref" > 1 means Berth is better\n`);
+console.log(table);
+console.log(`\nJSON lines: ${out}`);
+record({ type: 'table', markdown: table });
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,246 @@
+/**
+ * Starting and stopping the registries under test, each as a child process on a free loopback
+ * port with a fresh temporary data directory, and sampling their memory and CPU from /proc.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface Registry {
+  /** `berth` or `reference`. */
+  readonly kind: 'berth' | 'reference';
+  readonly baseUrl: string;
+  readonly pid: number;
+  /** Value of the Authorization header for the pushing user; undefined when the server runs without auth. */
+  readonly authorization: string | undefined;
+  stop(): Promise<void>;
+}
+
+export const BENCH_USER = 'admin';
+export const BENCH_PASSWORD = 'bench-password-1234';
+const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+/** A port nobody listens on right now, on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** Waits until `child` exits (or `ms` pass); true when it exited. */
+function exited(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((res) => {
+    const timer = setTimeout(() => res(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      res(true);
+    });
+  });
+}
+
+/** SIGTERM by PID, then SIGKILL by PID when it has not gone after `graceMs`. */
+async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  process.kill(child.pid, 'SIGTERM');
+  if (!(await exited(child, graceMs))) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    await exited(child, 5_000);
+  }
+}
+
+async function waitHttp(url: string, child: ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before it was ready:\n${output().slice(-2000)}`);
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (res.status === 200 || res.status === 401) return;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error(`server at ${url} not ready after ${timeoutMs} ms:\n${output().slice(-2000)}`);
+    await sleep(100);
+  }
+}
+
+export interface BerthOptions {
+  /** Run `dist/main.js` (after `npm run build`) instead of the sources through tsx. */
+  dist: boolean;
+  /** Extra node flags, e.g. `--cpu-prof --cpu-prof-dir=...`. */
+  nodeFlags: string[];
+  logLevel: string;
+}
+
+/** Berth, embedded (SQLite + fs), with a fresh data dir and the admin password set. */
+export async function startBerth(opts: BerthOptions): Promise<Registry> {
+  const root = resolve(import.meta.dirname, '..');
+  const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
+  const port = await freePort();
+  const entry = opts.dist ? [join(root, 'dist/main.js')] : ['--import', 'tsx', join(root, 'src/main.ts')];
+  let output = '';
+  const child = spawn(process.execPath, [...opts.nodeFlags, ...entry, 'serve'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      BERTH_LISTEN: `127.0.0.1:${port}`,
+      BERTH_DATA_DIR: dataDir,
+      BERTH_ADMIN_PASSWORD: BENCH_PASSWORD,
+      BERTH_LOG_LEVEL: opts.logLevel,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => {
+    if (output.length < 100_000) output += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    if (output.length < 100_000) output += d.toString();
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  try {
+    await waitHttp(`${baseUrl}/v2/`, child, 60_000, () => output);
+  } catch (err) {
+    await stopChild(child);
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    kind: 'berth',
+    baseUrl,
+    pid: child.pid!,
+    authorization: basic(BENCH_USER, BENCH_PASSWORD),
+    async stop() {
+      await stopChild(child, 30_000);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const REFERENCE_BINARY = '/usr/bin/docker-registry';
+
+/** Installs Debian's `docker-registry` (distribution 2.8.2) when it is missing. */
+export function ensureReferenceInstalled(): void {
+  if (existsSync(REFERENCE_BINARY)) return;
+  console.error('installing docker-registry with apt-get ...');
+  execFileSync('apt-get', ['install', '-y', 'docker-registry'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  // The package enables a system service on :5000; the benchmark never uses it.
+}
+
+/**
+ * The reference registry on a free loopback port with a temporary filesystem config. With `auth`,
+ * the same user and password as Berth through a bcrypt htpasswd file (needs `htpasswd`, from
+ * apache2-utils); distribution then checks bcrypt on every request, as it does in production.
+ */
+export async function startReference(auth: boolean): Promise<Registry> {
+  ensureReferenceInstalled();
+  const dir = await mkdtemp(join(tmpdir(), 'reference-bench-'));
+  const port = await freePort();
+  let authConfig = '';
+  if (auth) {
+    const htpasswd = join(dir, 'htpasswd');
+    execFileSync('htpasswd', ['-Bbc', htpasswd, BENCH_USER, BENCH_PASSWORD], { stdio: 'ignore' });
+    authConfig = `auth:\n  htpasswd:\n    realm: bench\n    path: ${htpasswd}\n`;
+  }
+  const config = join(dir, 'config.yml');
+  await writeFile(
+    config,
+    `version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: ${join(dir, 'data')}
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:${port}
+${authConfig}`,
+  );
+  let output = '';
+  const child = spawn(REFERENCE_BINARY, ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => {
+    if (output.length < 100_000) output += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    if (output.length < 100_000) output += d.toString();
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  try {
+    await waitHttp(`${baseUrl}/v2/`, child, 30_000, () => output);
+  } catch (err) {
+    await stopChild(child);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    kind: 'reference',
+    baseUrl,
+    pid: child.pid!,
+    authorization: auth ? basic(BENCH_USER, BENCH_PASSWORD) : undefined,
+    async stop() {
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** user + system CPU seconds of `pid` so far. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After the comm field: state is index 0, utime 11, stime 12.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resident set size of `pid` in MiB. */
+export function rssMiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; reports the peak and CPU seconds used meanwhile. */
+export function sampleProcess(pid: number, everyMs = 20): { stop(): { peakRssMiB: number; cpuSeconds: number } } {
+  const cpu0 = cpuSeconds(pid);
+  let peak = rssMiB(pid);
+  const timer = setInterval(() => {
+    const rss = rssMiB(pid);
+    if (rss > peak) peak = rss;
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      const rss = rssMiB(pid);
+      if (rss > peak) peak = rss;
+      return { peakRssMiB: peak, cpuSeconds: cpuSeconds(pid) - cpu0 };
+    },
+  };
+}
