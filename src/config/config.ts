@@ -67,9 +67,10 @@ function coerceBoolean(value: unknown): unknown {
   return value;
 }
 
-/** Parses `host:port`, `:port`, `port` or `[v6]:port`. */
+/** Parses `host:port`, `:port`, `port` or `[v6]:port`; the host defaults to 127.0.0.1. */
 export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d{1,5})$/.exec(listen.trim());
+  const text = listen.trim();
+  const m = /^(?:\[([^\]]+)\]:|([^:[\]]*):)?(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
   if (!m || !Number.isInteger(port) || port > 65535) throw new ConfigError(`listen address "${listen}" is not host:port`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
