@@ -28,13 +28,26 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * The one line printed for a configuration or start-up problem. Multi-line messages (a native
+ * module's search paths, for example) are folded into that line rather than cut, so nothing is lost.
+ */
+export function formatStartError(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const oneLine = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ');
+  return `berth: ${err instanceof ConfigError ? oneLine : `cannot start: ${oneLine}`}`;
+}
+
 /** Runs the CLI; a configuration or start-up problem is one clear line and exit code 1. */
 export async function runCli(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
-    const message = err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`;
-    process.stderr.write(`berth: ${message}\n`);
+    process.stderr.write(`${formatStartError(err)}\n`);
     process.exit(1);
   }
 }
