@@ -18,7 +18,8 @@ export interface BlobRead {
 /** Parses one `bytes=` range against `size`. undefined means "serve everything" (absent or multi-range). */
 export function parseRange(header: string | undefined, size: number): ByteRange | undefined {
   if (header === undefined) return undefined;
-  if (!/^bytes=/.test(header.trim())) return undefined; // an unknown range unit is ignored (RFC 9110 14.2)
+  const unit = /^([A-Za-z][A-Za-z0-9-]*)=/.exec(header.trim());
+  if (unit && unit[1] !== 'bytes') return undefined; // an unknown range unit is ignored (RFC 9110 14.2)
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m) {
     if (/^bytes=/.test(header.trim()) && header.includes(',')) return undefined; // multi-range: whole body is allowed
