@@ -105,7 +105,7 @@ export function parseDescriptor(value: unknown, where: string): Descriptor {
 }
 
 function descriptorList(value: unknown, where: string): Descriptor[] {
-  if (value === undefined || value === null) return [];
+  if (value === undefined) return [];
   if (!Array.isArray(value)) invalid(`${where} must be an array`);
   return value.map((item, i) => parseDescriptor(item, `${where}[${i}]`));
 }
