@@ -106,6 +106,53 @@ describe('OCI error paths', () => {
     });
   });
 
+  describe('a client that authenticates only when challenged (as the conformance suite does)', () => {
+    /** Sends anonymously; on 401 follows the challenge: Basic retries with credentials, Bearer fetches a token first. */
+    async function challenged(path: string, init: RequestInit = {}): Promise<Response> {
+      const first = await server.fetch(path, { ...init, headers: { ...(init.headers as Record<string, string>), ...ANONYMOUS } });
+      if (first.status !== 401) return first;
+      await first.arrayBuffer();
+      const header = first.headers.get('www-authenticate') ?? '';
+      let authorization = server.authorization;
+      if (/^bearer /i.test(header)) {
+        const params = Object.fromEntries([...header.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+        const url = new URL(params.realm!, server.baseUrl);
+        if (params.service) url.searchParams.set('service', params.service);
+        if (params.scope) url.searchParams.set('scope', params.scope);
+        const tokenRes = await fetch(url, { headers: { authorization: server.authorization } });
+        assert.equal(tokenRes.status, 200, `token endpoint ${url}`);
+        const token = (await tokenRes.json()) as { token?: string; access_token?: string };
+        authorization = `Bearer ${token.token ?? token.access_token}`;
+      } else {
+        assert.match(header, /^basic /i);
+      }
+      return server.fetch(path, { ...init, headers: { ...(init.headers as Record<string, string>), authorization } });
+    }
+
+    it('pushes and pulls a blob and a manifest, every request challenged first', async () => {
+      const repo = uniqueName('challenged');
+      const config = configBlob();
+      const post = await challenged(`/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+      assert.equal(post.status, 202, await post.clone().text());
+      const put = await challenged(withQuery(relative(post.headers.get('location')!), { digest: config.digest }), {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: config.bytes,
+      });
+      assert.equal(put.status, 201, await put.clone().text());
+      const m = imageManifest({ config: descriptorOf(config, OCI_CONFIG) });
+      const putManifest = await challenged(`/v2/${repo}/manifests/v1`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: m.bytes });
+      assert.equal(putManifest.status, 201, await putManifest.clone().text());
+      const get = await challenged(`/v2/${repo}/manifests/v1`, { headers: { accept: OCI_MANIFEST } });
+      assert.equal(get.status, 200);
+      assert.deepEqual(Buffer.from(await get.arrayBuffer()), m.bytes);
+      const tags = await challenged(`/v2/${repo}/tags/list`);
+      assert.deepEqual(((await tags.json()) as { tags: string[] }).tags, ['v1']);
+      const del = await challenged(`/v2/${repo}/manifests/${m.digest}`, { method: 'DELETE' });
+      assert.equal(del.status, 202);
+    });
+  });
+
   describe('repository names', () => {
     it('a name with fewer than three components is NAME_INVALID, explaining the form', async () => {
       for (const bad of ['app', 'demo/app']) {
