@@ -190,7 +190,8 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
         const artifactType = ctx.query.get('artifactType') ?? undefined;
         const result = await s.listings.referrers(route.name, digest, artifactType);
         if (result.filtered) reply.header('oci-filters-applied', 'artifactType');
-        return reply.type(MediaType.OciIndex).send(JSON.stringify(result.index));
+        // A Buffer, so Fastify sends the media type exactly as the spec names it (no charset).
+        return reply.type(MediaType.OciIndex).send(Buffer.from(JSON.stringify(result.index)));
       }
     }
   }
