@@ -8,7 +8,8 @@
  *   --only a,b,...      run only these scenarios (a b c d e f g x)
  *   --out FILE          JSON lines file (default bench/results/<timestamp>.jsonl)
  *   --ref-auth none     run the reference without htpasswd (default: bcrypt htpasswd, as Berth has auth)
- *   --dist              run Berth from dist/ (npm run build first) instead of src/ through tsx
+ *   --berth MODE        bundle (default: src/ bundled by esbuild into .tmp/bench-dist), dist
+ *                       (dist/main.js from npm run build) or tsx (src/ through the tsx loader)
  *   --cpu-prof DIR      run Berth under node --cpu-prof, profiles written to DIR
  *   --load node         use the Node load generator instead of wrk
  *
@@ -30,7 +31,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     out: { type: 'string' },
     'ref-auth': { type: 'string', default: 'htpasswd' },
-    dist: { type: 'boolean', default: false },
+    berth: { type: 'string', default: 'bundle' },
     'cpu-prof': { type: 'string' },
     load: { type: 'string' },
   },
@@ -105,7 +106,7 @@ async function runOnce(run: number): Promise<void> {
   }
   const nodeFlags: string[] = [];
   if (args['cpu-prof']) nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`);
-  const berth = await startBerth({ dist: args.dist, nodeFlags, logLevel: 'warn' });
+  const berth = await startBerth({ mode: args.berth as 'bundle' | 'dist' | 'tsx', nodeFlags, logLevel: 'warn' });
   started.push(berth);
   registries.push(berth);
   console.error(`run ${run}: ${registries.map((r) => `${r.kind} ${r.baseUrl} pid ${r.pid}`).join(', ')}`);

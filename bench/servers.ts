@@ -80,11 +80,35 @@ async function waitHttp(url: string, child: ChildProcess, timeoutMs: number, out
 }
 
 export interface BerthOptions {
-  /** Run `dist/main.js` (after `npm run build`) instead of the sources through tsx. */
-  dist: boolean;
+  /**
+   * `bundle` (default): src/ bundled by esbuild into .tmp/bench-dist (dependencies external),
+   * built fresh for each benchmark, so no tsx loader thread sits in the measured RSS;
+   * `dist`: dist/main.js from `npm run build`; `tsx`: the sources through tsx.
+   */
+  mode: 'bundle' | 'dist' | 'tsx';
   /** Extra node flags, e.g. `--cpu-prof --cpu-prof-dir=...`. */
   nodeFlags: string[];
   logLevel: string;
+}
+
+let bundled: string | undefined;
+/** Bundles src/main.ts once per benchmark process; returns the bundle's path. */
+function bundleBerth(root: string): string {
+  if (bundled) return bundled;
+  const outfile = join(root, '.tmp', 'bench-dist', 'berth.mjs');
+  execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), [
+    join(root, 'src', 'main.ts'),
+    '--bundle',
+    '--platform=node',
+    '--format=esm',
+    '--packages=external',
+    '--target=node20',
+    '--sourcemap',
+    '--log-level=warning',
+    `--outfile=${outfile}`,
+  ], { stdio: 'inherit' });
+  bundled = outfile;
+  return outfile;
 }
 
 /** Berth, embedded (SQLite + fs), with a fresh data dir and the admin password set. */
@@ -92,7 +116,8 @@ export async function startBerth(opts: BerthOptions): Promise<Registry> {
   const root = resolve(import.meta.dirname, '..');
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   const port = await freePort();
-  const entry = opts.dist ? [join(root, 'dist/main.js')] : ['--import', 'tsx', join(root, 'src/main.ts')];
+  const entry =
+    opts.mode === 'dist' ? [join(root, 'dist/main.js')] : opts.mode === 'tsx' ? ['--import', 'tsx', join(root, 'src/main.ts')] : [bundleBerth(root)];
   let output = '';
   const child = spawn(process.execPath, [...opts.nodeFlags, ...entry, 'serve'], {
     cwd: root,

@@ -6,6 +6,7 @@ import { bootstrapAdmin } from './auth/admin-bootstrap.ts';
 import { createAuth } from './auth/auth-services.ts';
 import type { Config } from './config/config.ts';
 import { createHttpServer } from './http/server.ts';
+import { openPostgresMetadata } from './metadata/kysely/postgres.ts';
 import { openSqliteMetadata } from './metadata/kysely/sqlite.ts';
 import type { MetadataStore } from './metadata/metadata-store.ts';
 import { DownloadCounter } from './events/download-counter.ts';
@@ -37,7 +38,9 @@ async function openDrivers(config: Config): Promise<{ metadata: MetadataStore; b
   await mkdir(config.dataDir, { recursive: true });
   const blobs = new FsBlobStore(config.dataDir);
   await blobs.init();
-  const metadata = await openSqliteMetadata(join(config.dataDir, DATABASE_FILE));
+  const metadata = config.databaseUrl
+    ? await openPostgresMetadata(config.databaseUrl, { poolSize: config.databasePoolSize })
+    : await openSqliteMetadata(join(config.dataDir, DATABASE_FILE));
   return { metadata, blobs };
 }
 

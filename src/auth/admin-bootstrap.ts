@@ -20,7 +20,13 @@ export interface BootstrapResult {
 export async function bootstrapAdmin(users: UserStore, dataDir: string, password: string | undefined, now: number): Promise<BootstrapResult> {
   if ((await users.count()) > 0) return {};
   const secret = password ?? randomBytes(18).toString('base64url');
-  await users.create({ name: ADMIN_USER, passwordHash: await hashPassword(secret), admin: true, disabled: false, createdAt: now });
+  try {
+    await users.create({ name: ADMIN_USER, passwordHash: await hashPassword(secret), admin: true, disabled: false, createdAt: now });
+  } catch (err) {
+    // Another node of a scale-out deployment, starting at the same moment, created it first.
+    if (await users.getByName(ADMIN_USER)) return {};
+    throw err;
+  }
   if (password !== undefined) return {};
   const passwordFile = join(dataDir, ADMIN_PASSWORD_FILE);
   await writeFile(passwordFile, `${secret}\n`, { mode: 0o600 });

@@ -12,6 +12,8 @@ export const ConfigSchema = Type.Object(
     autoCreate: Type.Boolean({ description: 'admins create projects and repos by pushing into them', default: true }),
     tokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 7 * 24 * 3600, description: 'lifetime of /v2/auth bearer tokens, long enough to outlast a long push', default: 3600 }),
     loginFailureLimit: Type.Integer({ minimum: 1, maximum: 10_000, description: 'failed logins per user (x5 per address) within 15 minutes before 429', default: 10 }),
+    databaseUrl: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL metadata database (postgres://user:pass@host:port/db); SQLite in the data dir when unset' })),
+    databasePoolSize: Type.Integer({ minimum: 1, maximum: 1000, description: 'PostgreSQL connections per node', default: 10 }),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
   },
   { additionalProperties: false },
@@ -30,6 +32,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   tokenTtlSeconds: 'BERTH_TOKEN_TTL',
   loginFailureLimit: 'BERTH_LOGIN_FAILURE_LIMIT',
   logLevel: 'BERTH_LOG_LEVEL',
+  databaseUrl: 'BERTH_DATABASE_URL',
+  databasePoolSize: 'BERTH_DATABASE_POOL_SIZE',
 };
 
 export class ConfigError extends Error {
@@ -90,6 +94,9 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; flags?: ConfigInp
   };
   merged.autoCreate = coerceBoolean(merged.autoCreate);
   for (const key of ['tokenTtlSeconds', 'loginFailureLimit']) {
+    if (typeof merged[key] === 'string' && /^\d+$/.test(merged[key] as string)) merged[key] = Number(merged[key]);
+  }
+  for (const key of ['tokenTtlSeconds', 'loginFailureLimit', 'databasePoolSize']) {
     if (typeof merged[key] === 'string' && /^\d+$/.test(merged[key] as string)) merged[key] = Number(merged[key]);
   }
   const withDefaults = Value.Default(ConfigSchema, merged) as Record<string, unknown>;

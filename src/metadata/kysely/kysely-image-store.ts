@@ -6,7 +6,10 @@ import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
 
-/** Escapes LIKE wildcards so a user's filter is matched literally. */
+/**
+ * Escapes LIKE wildcards so a user's filter is matched literally. Image names are lowercase and
+ * callers lowercase the filter: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+ */
 function likePattern(substring: string): string {
   return `%${substring.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
@@ -25,7 +28,7 @@ export class KyselyImageStore implements ImageStore {
 
   async list(project: string, repo: string, page: OffsetPage, nameContains?: string): Promise<Paged<ImageSummary>> {
     let base = this.db.selectFrom('images').where('project', '=', project).where('repo', '=', repo);
-    if (nameContains) base = base.where(sql<boolean>`image LIKE ${likePattern(nameContains)} ESCAPE '\\'`);
+    if (nameContains) base = base.where(sql<boolean>`image LIKE ${likePattern(nameContains.toLowerCase())} ESCAPE '\\'`);
     const total = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     const rows = await base
       .select(['id', 'image', 'created_by', 'created_at', 'download_count'])

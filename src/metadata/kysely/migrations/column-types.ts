@@ -1,3 +1,5 @@
+import { sql } from 'kysely';
+
 export type Dialect = 'sqlite' | 'postgres';
 
 /** The few column types that differ between the two dialects. */
@@ -8,5 +10,10 @@ export function columnTypes(dialect: Dialect) {
     /** 64-bit integer: sizes, counts, epoch milliseconds. */
     big: dialect === 'postgres' ? 'bigint' : 'integer',
     bytes: dialect === 'postgres' ? 'bytea' : 'blob',
+    /**
+     * Text compared byte by byte, as SQLite does: names, tags and digests sort (and page with
+     * `name > last`) the same on both databases whatever the PostgreSQL database's locale.
+     */
+    text: dialect === 'postgres' ? sql`text collate "C"` : 'text',
   } as const;
 }
