@@ -2,6 +2,8 @@ import type { Digest } from '../domain/digest.ts';
 import type { ImageFacts } from '../domain/image-facts.ts';
 import type { RepositoryName } from '../domain/names.ts';
 import type { AuthStore } from './auth-store.ts';
+import type { GcStore } from './gc-store.ts';
+import type { IntegrityStore } from './integrity-store.ts';
 import type { ImageStore } from './image-store.ts';
 import type { ProjectStore } from './project-store.ts';
 
@@ -59,6 +61,13 @@ export interface NewManifest extends ManifestRecord {
   blobRefs: Digest[];
   /** Child manifests an index references. */
   manifestRefs: Digest[];
+  /**
+   * When true, the put re-checks in its transaction that every blob ref is a live blob (and links
+   * it to the image) and every manifest ref a manifest of the image, rejecting with
+   * MANIFEST_BLOB_UNKNOWN / MANIFEST_UNKNOWN otherwise: what keeps a concurrent GC from deleting
+   * what the manifest references (gc-store.ts).
+   */
+  verifyRefs?: boolean;
 }
 
 export interface TagRecord {
@@ -109,11 +118,14 @@ export interface NamespaceStore {
 }
 
 export interface BlobIndex {
-  /** Records a stored blob; idempotent. */
+  /**
+   * Records a blob, before its bytes are committed, and protects it from GC for the grace
+   * period; idempotent. Waits while GC is deleting the same digest; UNAVAILABLE if that lasts.
+   */
   putBlob(digest: Digest, size: number, now: number): Promise<void>;
   getBlob(digest: Digest): Promise<{ size: number } | undefined>;
-  /** Makes the blob part of the image; idempotent. */
-  link(imageId: number, digest: Digest, now: number): Promise<void>;
+  /** Makes the blob part of the image; idempotent. false (and no link) when the blob is not recorded or GC is deleting it. */
+  link(imageId: number, digest: Digest, now: number): Promise<boolean>;
   /** The blob's size when it is linked to the image. */
   getLinked(imageId: number, digest: Digest): Promise<{ size: number } | undefined>;
   /** Sizes of those of `digests` that are linked to the image; absent ones are not in the map. */
@@ -163,6 +175,10 @@ export interface MetadataStore {
   readonly auth: AuthStore;
   readonly images: ImageStore;
   readonly projects: ProjectStore;
+  /** Online garbage collection (gc-store.ts). */
+  readonly gc: GcStore;
+  /** Consistency checks and repairs for `berth fsck` (integrity-store.ts). */
+  readonly integrity: IntegrityStore;
   /** Checks the database answers (for readiness probes). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -134,6 +134,7 @@ export class Manifests {
         content: body,
         blobRefs: blobs.map((b) => b.digest),
         manifestRefs: children,
+        verifyRefs: true,
         totalSize,
         facts,
       },

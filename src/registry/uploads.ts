@@ -79,8 +79,8 @@ export class Uploads {
     if (!source || !(await this.deps.metadata.blobs.getLinked(source.id, digest))) return false;
     if (!(await mayReadSource(from))) return false;
     const target = await this.repositories.ensureForPush(name, ctx.actor, ctx.mayCreate);
-    await this.deps.metadata.blobs.link(target.id, digest, this.deps.now());
-    return true;
+    // false when GC removed the blob since: the client then uploads it.
+    return this.deps.metadata.blobs.link(target.id, digest, this.deps.now());
   }
 
   /** A whole blob in one request (`POST ?digest=`). Nothing is left behind on failure. */
@@ -200,10 +200,14 @@ export class Uploads {
     if (actual !== digest) {
       throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
     }
-    await this.deps.blobs.uploads.commit(id, digest);
+    // The row first: it protects the digest from GC (which deletes bytes before rows), so the
+    // bytes committed next cannot be deleted by a GC run that already chose this digest.
     const now = this.deps.now();
     await this.deps.metadata.blobs.putBlob(digest, size, now);
-    await this.deps.metadata.blobs.link(image.id, digest, now);
+    await this.deps.blobs.uploads.commit(id, digest);
+    if (!(await this.deps.metadata.blobs.link(image.id, digest, now))) {
+      throw new RegistryError('UNAVAILABLE', `blob ${digest} was garbage-collected while it was uploaded; retry the upload`, { digest });
+    }
   }
 
   /** Runs `fn` after every earlier operation on the same upload in this process has settled. */

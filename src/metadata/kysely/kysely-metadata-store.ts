@@ -24,6 +24,10 @@ import { KyselyProjectStore } from './kysely-project-store.ts';
 import type { AuthStore } from '../auth-store.ts';
 import { KyselyAuthStore } from './kysely-auth-store.ts';
 import type { Database } from './schema.ts';
+import type { GcStore } from '../gc-store.ts';
+import type { IntegrityStore } from '../integrity-store.ts';
+import { KyselyGcStore, claimBlob, guardManifestRefs, holdManifest, linkBlob } from './kysely-gc-store.ts';
+import { KyselyIntegrityStore } from './kysely-integrity-store.ts';
 
 type Db = Kysely<Database>;
 
@@ -141,11 +145,7 @@ class KyselyBlobs implements BlobIndex {
   constructor(private readonly db: Db) {}
 
   async putBlob(digest: Digest, size: number, now: number): Promise<void> {
-    await this.db
-      .insertInto('blobs')
-      .values({ digest, size, created_at: now })
-      .onConflict((oc) => oc.column('digest').doNothing())
-      .execute();
+    await claimBlob(this.db, digest, size, now);
   }
 
   async getBlob(digest: Digest): Promise<{ size: number } | undefined> {
@@ -153,12 +153,8 @@ class KyselyBlobs implements BlobIndex {
     return row && { size: Number(row.size) };
   }
 
-  async link(imageId: number, digest: Digest, now: number): Promise<void> {
-    await this.db
-      .insertInto('image_blobs')
-      .values({ image_id: imageId, digest, created_at: now })
-      .onConflict((oc) => oc.columns(['image_id', 'digest']).doNothing())
-      .execute();
+  async link(imageId: number, digest: Digest, now: number): Promise<boolean> {
+    return linkBlob(this.db, imageId, digest, now);
   }
 
   async getLinked(imageId: number, digest: Digest): Promise<{ size: number } | undefined> {
@@ -202,6 +198,7 @@ class KyselyManifests implements ManifestIndex {
 
   async put(imageId: number, m: NewManifest, tag?: { name: string; actor: string; now: number }): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      if (m.verifyRefs) await guardManifestRefs(trx, imageId, m.blobRefs, m.manifestRefs, m.createdAt);
       const inserted = await trx
         .insertInto('manifests')
         .values({
@@ -220,6 +217,7 @@ class KyselyManifests implements ManifestIndex {
         })
         .onConflict((oc) => oc.columns(['image_id', 'digest']).doNothing())
         .executeTakeFirst();
+      if (m.verifyRefs) await holdManifest(trx, imageId, m.digest);
       if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) {
         const refs = [
           ...[...new Set(m.blobRefs)].map((ref) => ({ image_id: imageId, digest: m.digest, ref, kind: 'blob' })),
@@ -399,6 +397,8 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly auth: AuthStore;
   readonly images: ImageStore;
   readonly projects: ProjectStore;
+  readonly gc: GcStore;
+  readonly integrity: IntegrityStore;
 
   constructor(private readonly db: Db) {
     this.namespaces = new KyselyNamespaces(db);
@@ -409,6 +409,8 @@ export class KyselyMetadataStore implements MetadataStore {
     this.auth = new KyselyAuthStore(db);
     this.images = new KyselyImageStore(db);
     this.projects = new KyselyProjectStore(db);
+    this.gc = new KyselyGcStore(db);
+    this.integrity = new KyselyIntegrityStore(db);
   }
 
   async ping(): Promise<void> {

@@ -32,6 +32,10 @@ export interface Database {
     digest: string;
     size: number;
     created_at: number;
+    /** Last time something linked or referenced the blob (GC grace period counts from it). */
+    touched_at: Generated<number>;
+    /** 1 while garbage collection deletes the blob: it can no longer be linked or referenced. */
+    deleting: Generated<number>;
   };
   image_blobs: {
     image_id: number;

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'k
 import { coreMigration } from './0001-core.ts';
 import { authMigration } from './0002-auth.ts';
 import { imageDetailsMigration } from './0003-image-details.ts';
+import { gcMigration } from './0004-gc.ts';
 import type { Dialect } from './column-types.ts';
 
 export type { Dialect } from './column-types.ts';
@@ -12,6 +13,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0001_core': coreMigration(dialect),
     '0002_auth': authMigration(dialect),
     '0003_image_details': imageDetailsMigration(dialect),
+    '0004_gc': gcMigration(dialect),
   };
 }
 

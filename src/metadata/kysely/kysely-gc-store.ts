@@ -1,0 +1,356 @@
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
+import type { Digest } from '../../domain/digest.ts';
+import { RegistryError } from '../../domain/errors.ts';
+import type { GcBatch, GcBlob, GcStore, ImageKey } from '../gc-store.ts';
+import type { Database } from './schema.ts';
+
+type Db = Kysely<Database>;
+
+/** SQLite limits bound parameters: IN lists and pair lists are chunked well below it. */
+const IN_CHUNK = 500;
+const PAIR_CHUNK = 200;
+
+function chunked<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Runs `fn` in the current transaction, or in a new one. */
+function inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How long a writer waits for GC to finish deleting a blob it wants to store again. */
+const CLAIM_WAIT_MS = 10_000;
+const CLAIM_POLL_MS = 25;
+
+// -------------------------------------------------------------------------------------------
+// The writer side of the protocol: every new reference touches the blob row it refers to.
+
+/**
+ * Records a blob before its bytes are committed and protects it from GC for the grace period.
+ * When GC is deleting the same digest right now, waits for it to finish (the row disappears),
+ * then inserts afresh; rejects with UNAVAILABLE when that takes too long (an interrupted GC run
+ * left it marked: the next run finishes it).
+ */
+export async function claimBlob(db: Db, digest: Digest, size: number, now: number): Promise<void> {
+  const deadline = Date.now() + CLAIM_WAIT_MS;
+  for (;;) {
+    const res = await db
+      .insertInto('blobs')
+      .values({ digest, size, created_at: now, touched_at: now, deleting: 0 })
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now }).where('blobs.deleting', '=', 0))
+      .executeTakeFirst();
+    if (Number(res.numInsertedOrUpdatedRows ?? 0n) > 0) return;
+    if (Date.now() > deadline) {
+      throw new RegistryError('UNAVAILABLE', `blob ${digest} is being garbage-collected; retry the upload`, { digest });
+    }
+    await sleep(CLAIM_POLL_MS);
+  }
+}
+
+/** Links a live blob to the image (refreshing the link's grace period); false when the blob is missing or being deleted. */
+export async function linkBlob(db: Db, imageId: number, digest: Digest, now: number): Promise<boolean> {
+  return inTransaction(db, async (trx) => {
+    const touched = await trx
+      .updateTable('blobs')
+      .set({ touched_at: now })
+      .where('digest', '=', digest)
+      .where('deleting', '=', 0)
+      .executeTakeFirst();
+    if (Number(touched.numUpdatedRows) === 0) return false;
+    await trx
+      .insertInto('image_blobs')
+      .values({ image_id: imageId, digest, created_at: now })
+      .onConflict((oc) => oc.columns(['image_id', 'digest']).doUpdateSet({ created_at: now }))
+      .execute();
+    return true;
+  });
+}
+
+/**
+ * Inside a manifest put's transaction, before the manifest is stored: touches every referenced
+ * blob (which must be live) and re-links it to the image, and locks every child manifest (which
+ * must be a manifest of the image). Rows are touched in digest order so concurrent puts sharing
+ * blobs lock them in the same order. Rejects with MANIFEST_BLOB_UNKNOWN or MANIFEST_UNKNOWN (400).
+ */
+export async function guardManifestRefs(trx: Db, imageId: number, blobRefs: Digest[], manifestRefs: Digest[], now: number): Promise<void> {
+  const blobs = [...new Set(blobRefs)].sort();
+  let touched = 0;
+  for (const part of chunked(blobs, IN_CHUNK)) {
+    const res = await trx.updateTable('blobs').set({ touched_at: now }).where('digest', 'in', part).where('deleting', '=', 0).executeTakeFirst();
+    touched += Number(res.numUpdatedRows);
+  }
+  if (touched < blobs.length) {
+    const live = new Set<string>();
+    for (const part of chunked(blobs, IN_CHUNK)) {
+      const rows = await trx.selectFrom('blobs').select('digest').where('digest', 'in', part).where('deleting', '=', 0).execute();
+      for (const r of rows) live.add(r.digest);
+    }
+    const missing = blobs.filter((d) => !live.has(d));
+    throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `blob ${missing[0]} is not in the registry (it was garbage-collected); push it again`, { digest: missing[0], digests: missing });
+  }
+  for (const part of chunked(blobs, IN_CHUNK)) {
+    await trx
+      .insertInto('image_blobs')
+      .values(part.map((digest) => ({ image_id: imageId, digest, created_at: now })))
+      .onConflict((oc) => oc.columns(['image_id', 'digest']).doUpdateSet({ created_at: now }))
+      .execute();
+  }
+  const children = [...new Set(manifestRefs)].sort();
+  let locked = 0;
+  for (const part of chunked(children, IN_CHUNK)) {
+    const res = await trx
+      .updateTable('manifests')
+      .set((eb) => ({ created_by: eb.ref('created_by') }))
+      .where('image_id', '=', imageId)
+      .where('digest', 'in', part)
+      .executeTakeFirst();
+    locked += Number(res.numUpdatedRows);
+  }
+  if (locked < children.length) {
+    throw new RegistryError('MANIFEST_UNKNOWN', 'a manifest referenced by the index is no longer in the repository (it was garbage-collected); push it again', { digests: children }, { status: 400 });
+  }
+}
+
+/** Inside a manifest put's transaction, after the insert: locks the manifest row so GC cannot remove it before the tag lands. */
+export async function holdManifest(trx: Db, imageId: number, digest: Digest): Promise<void> {
+  const res = await trx
+    .updateTable('manifests')
+    .set((eb) => ({ created_by: eb.ref('created_by') }))
+    .where('image_id', '=', imageId)
+    .where('digest', '=', digest)
+    .executeTakeFirst();
+  if (Number(res.numUpdatedRows) === 0) {
+    throw new RegistryError('MANIFEST_INVALID', 'the manifest was garbage-collected while it was pushed; push it again', { digest });
+  }
+}
+
+// -------------------------------------------------------------------------------------------
+// The collector side.
+
+type ManifestsEb = ExpressionBuilder<Database, 'manifests'>;
+type LinksEb = ExpressionBuilder<Database, 'image_blobs'>;
+type BlobsEb = ExpressionBuilder<Database, 'blobs'>;
+
+function untagged(cutoff: number) {
+  return (eb: ManifestsEb) =>
+    eb.and([
+      eb('manifests.created_at', '<', cutoff),
+      eb.not(eb.exists(eb.selectFrom('tags').select(sql`1`.as('x')).whereRef('tags.image_id', '=', 'manifests.image_id').whereRef('tags.digest', '=', 'manifests.digest'))),
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('manifest_refs')
+            .select(sql`1`.as('x'))
+            .whereRef('manifest_refs.image_id', '=', 'manifests.image_id')
+            .whereRef('manifest_refs.ref', '=', 'manifests.digest')
+            .where('manifest_refs.kind', '=', 'manifest'),
+        ),
+      ),
+      eb.or([
+        eb('manifests.subject', 'is', null),
+        eb.not(eb.exists(eb.selectFrom('manifests as s').select(sql`1`.as('x')).whereRef('s.image_id', '=', 'manifests.image_id').whereRef('s.digest', '=', 'manifests.subject'))),
+      ]),
+    ]);
+}
+
+function staleLink(cutoff: number) {
+  return (eb: LinksEb) =>
+    eb.and([
+      eb('image_blobs.created_at', '<', cutoff),
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('manifest_refs')
+            .select(sql`1`.as('x'))
+            .whereRef('manifest_refs.image_id', '=', 'image_blobs.image_id')
+            .whereRef('manifest_refs.ref', '=', 'image_blobs.digest')
+            .where('manifest_refs.kind', '=', 'blob'),
+        ),
+      ),
+    ]);
+}
+
+function referenced(eb: BlobsEb) {
+  return eb.or([
+    eb.exists(eb.selectFrom('image_blobs').select(sql`1`.as('x')).whereRef('image_blobs.digest', '=', 'blobs.digest')),
+    eb.exists(eb.selectFrom('manifest_refs').select(sql`1`.as('x')).whereRef('manifest_refs.ref', '=', 'blobs.digest').where('manifest_refs.kind', '=', 'blob')),
+  ]);
+}
+
+function garbageBlob(cutoff: number) {
+  return (eb: BlobsEb) => eb.and([eb('blobs.deleting', '=', 0), eb('blobs.touched_at', '<', cutoff), eb.not(referenced(eb))]);
+}
+
+/** `(image_id, digest) IN pairs`, portable to both dialects. */
+function pairsIn(prefix: 'manifests' | 'image_blobs', pairs: ImageKey[]) {
+  return (eb: ExpressionBuilder<Database, typeof prefix>) =>
+    eb.or(pairs.map((p) => eb.and([eb(`${prefix}.image_id`, '=', p.imageId), eb(`${prefix}.digest`, '=', p.digest)])));
+}
+
+function after(prefix: 'manifests' | 'image_blobs', key: ImageKey | undefined) {
+  return (eb: ExpressionBuilder<Database, typeof prefix>) =>
+    key === undefined
+      ? eb.lit(true)
+      : eb.or([eb(`${prefix}.image_id`, '>', key.imageId), eb.and([eb(`${prefix}.image_id`, '=', key.imageId), eb(`${prefix}.digest`, '>', key.digest)])]);
+}
+
+const toKey = (r: { image_id: number; digest: string }): ImageKey => ({ imageId: Number(r.image_id), digest: r.digest as Digest });
+
+const ROLLBACK = Symbol('dry run rollback');
+
+export class KyselyGcStore implements GcStore {
+  constructor(private readonly db: Db) {}
+
+  async removeUntaggedManifests(cutoff: number, from: ImageKey | undefined, limit: number): Promise<GcBatch<ImageKey, ImageKey>> {
+    const candidates = (
+      await this.db
+        .selectFrom('manifests')
+        .select(['image_id', 'digest'])
+        .where(after('manifests', from))
+        .where(untagged(cutoff))
+        .orderBy('image_id')
+        .orderBy('digest')
+        .limit(limit)
+        .execute()
+    ).map(toKey);
+    const removed: ImageKey[] = [];
+    for (const part of chunked(candidates, PAIR_CHUNK)) {
+      await inTransaction(this.db, async (trx) => {
+        // Lock first; the delete's fresh statement then sees every writer that held a lock before us.
+        const locked = (
+          await trx
+            .updateTable('manifests')
+            .set((eb) => ({ created_by: eb.ref('created_by') }))
+            .where(pairsIn('manifests', part))
+            .where(untagged(cutoff))
+            .returning(['image_id', 'digest'])
+            .execute()
+        ).map(toKey);
+        if (locked.length === 0) return;
+        const deleted = (
+          await trx.deleteFrom('manifests').where(pairsIn('manifests', locked)).where(untagged(cutoff)).returning(['image_id', 'digest']).execute()
+        ).map(toKey);
+        if (deleted.length === 0) return;
+        await trx
+          .deleteFrom('manifest_refs')
+          .where((eb) => eb.or(deleted.map((p) => eb.and([eb('manifest_refs.image_id', '=', p.imageId), eb('manifest_refs.digest', '=', p.digest)]))))
+          .execute();
+        removed.push(...deleted);
+      });
+    }
+    return { items: removed, ...(candidates.length === limit ? { next: candidates[candidates.length - 1] } : {}) };
+  }
+
+  async removeStaleLinks(cutoff: number, from: ImageKey | undefined, limit: number): Promise<GcBatch<ImageKey, ImageKey>> {
+    const candidates = (
+      await this.db
+        .selectFrom('image_blobs')
+        .select(['image_id', 'digest'])
+        .where(after('image_blobs', from))
+        .where(staleLink(cutoff))
+        .orderBy('image_id')
+        .orderBy('digest')
+        .limit(limit)
+        .execute()
+    ).map(toKey);
+    const removed: ImageKey[] = [];
+    for (const part of chunked(candidates, PAIR_CHUNK)) {
+      await inTransaction(this.db, async (trx) => {
+        const locked = (
+          await trx
+            .updateTable('image_blobs')
+            .set((eb) => ({ created_at: eb.ref('created_at') }))
+            .where(pairsIn('image_blobs', part))
+            .where(staleLink(cutoff))
+            .returning(['image_id', 'digest'])
+            .execute()
+        ).map(toKey);
+        if (locked.length === 0) return;
+        const deleted = await trx.deleteFrom('image_blobs').where(pairsIn('image_blobs', locked)).where(staleLink(cutoff)).returning(['image_id', 'digest']).execute();
+        removed.push(...deleted.map(toKey));
+      });
+    }
+    return { items: removed, ...(candidates.length === limit ? { next: candidates[candidates.length - 1] } : {}) };
+  }
+
+  async markGarbageBlobs(cutoff: number, from: Digest | undefined, limit: number): Promise<GcBatch<GcBlob, Digest>> {
+    let q = this.db.selectFrom('blobs').select('digest').where(garbageBlob(cutoff)).orderBy('digest').limit(limit);
+    if (from !== undefined) q = q.where('digest', '>', from);
+    const candidates = (await q.execute()).map((r) => r.digest as Digest);
+    const marked: GcBlob[] = [];
+    for (const part of chunked(candidates, IN_CHUNK)) {
+      await inTransaction(this.db, async (trx) => {
+        // Marking locks the rows; writers that touched them earlier have committed, and the
+        // fresh statement below sees their links and refs and gives those blobs back.
+        const rows = await trx
+          .updateTable('blobs')
+          .set({ deleting: 1 })
+          .where('digest', 'in', part)
+          .where(garbageBlob(cutoff))
+          .returning(['digest', 'size'])
+          .execute();
+        if (rows.length === 0) return;
+        const revived = await trx
+          .updateTable('blobs')
+          .set({ deleting: 0 })
+          .where('digest', 'in', rows.map((r) => r.digest))
+          .where(referenced)
+          .returning('digest')
+          .execute();
+        const back = new Set(revived.map((r) => r.digest));
+        for (const r of rows) if (!back.has(r.digest)) marked.push({ digest: r.digest as Digest, size: Number(r.size) });
+      });
+    }
+    return { items: marked, ...(candidates.length === limit ? { next: candidates[candidates.length - 1] } : {}) };
+  }
+
+  async markedBlobs(limit: number): Promise<GcBlob[]> {
+    const rows = await this.db.selectFrom('blobs').select(['digest', 'size']).where('deleting', '=', 1).orderBy('digest').limit(limit).execute();
+    return rows.map((r) => ({ digest: r.digest as Digest, size: Number(r.size) }));
+  }
+
+  async forgetBlobs(digests: Digest[]): Promise<void> {
+    for (const part of chunked(digests, IN_CHUNK)) {
+      await this.db.deleteFrom('blobs').where('digest', 'in', part).where('deleting', '=', 1).execute();
+    }
+  }
+
+  async expiredUploads(updatedBefore: number, limit: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('uploads').select('id').where('updated_at', '<', updatedBefore).orderBy('updated_at').limit(limit).execute();
+    return rows.map((r) => r.id);
+  }
+
+  async existingUploads(ids: string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const part of chunked(ids, IN_CHUNK)) {
+      for (const r of await this.db.selectFrom('uploads').select('id').where('id', 'in', part).execute()) found.add(r.id);
+    }
+    return found;
+  }
+
+  async existingBlobs(digests: Digest[]): Promise<Set<Digest>> {
+    const found = new Set<Digest>();
+    for (const part of chunked(digests, IN_CHUNK)) {
+      for (const r of await this.db.selectFrom('blobs').select('digest').where('digest', 'in', part).execute()) found.add(r.digest as Digest);
+    }
+    return found;
+  }
+
+  async dryRun<T>(fn: (gc: GcStore) => Promise<T>): Promise<T> {
+    let result: { value: T } | undefined;
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        result = { value: await fn(new KyselyGcStore(trx)) };
+        throw ROLLBACK;
+      });
+    } catch (err) {
+      if (err !== ROLLBACK) throw err;
+    }
+    return result!.value;
+  }
+}
