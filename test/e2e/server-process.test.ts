@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { buildImage, writeOciLayout } from '../support/oci-image-builder.ts';
 import { type BerthChild, basicAuth, type ExitStatus, type ServerProcess, spawnBerth, startServerProcess } from '../support/server-process.ts';
+import { readDirPull, skopeoOk } from '../support/skopeo.ts';
 
 const EXIT_TIMEOUT_MS = 30_000;
 
@@ -124,21 +126,43 @@ describe('the Berth server process', { timeout: 120_000 }, () => {
 
   it('exits non-zero with one clear line when the address is taken or the data dir is unusable', async () => {
     const server = await start();
+    const notADir = join(await tempDir('file'), 'plain-file');
+    await writeFile(notADir, 'not a directory');
+    // Both at once: each is a short-lived process.
     const taken = spawnBerth({ env: { BERTH_DATA_DIR: await tempDir('taken'), BERTH_ADMIN_PASSWORD: 'x', BERTH_LISTEN: server.host } });
-    const exit = await waitForExit(taken);
+    const unusable = spawnBerth({ env: { BERTH_DATA_DIR: notADir, BERTH_ADMIN_PASSWORD: 'x', BERTH_LISTEN: '127.0.0.1:0' } });
+    const [exit, exit2] = await Promise.all([waitForExit(taken), waitForExit(unusable)]);
     assert.notEqual(exit.code, 0);
     assert.equal(taken.stderr().trim().split('\n').length, 1, `one line:\n${taken.stderr()}`);
     assert.match(taken.stderr(), /EADDRINUSE|in use/i);
 
-    const notADir = join(await tempDir('file'), 'plain-file');
-    await writeFile(notADir, 'not a directory');
-    const unusable = spawnBerth({ env: { BERTH_DATA_DIR: notADir, BERTH_ADMIN_PASSWORD: 'x', BERTH_LISTEN: '127.0.0.1:0' } });
-    const exit2 = await waitForExit(unusable);
     assert.notEqual(exit2.code, 0);
     assert.equal(unusable.stderr().trim().split('\n').length, 1, `one line:\n${unusable.stderr()}`);
     assert.ok(unusable.stderr().includes(notADir), `names the data dir: ${unusable.stderr()}`);
     // The first server is unaffected.
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+  });
+
+  it('keeps what skopeo pushed across a restart on the same data dir', async () => {
+    const dataDir = await tempDir('restart');
+    const work = await tempDir('restart-work');
+    const image = buildImage({ seed: 'restart' });
+    await writeOciLayout(join(work, 'layout'), 'v1', image);
+    const first = await start({ dataDir });
+    const creds = ['--src-tls-verify=false', '--dest-tls-verify=false', '--src-creds', `admin:${first.adminPassword}`, '--dest-creds', `admin:${first.adminPassword}`];
+    await skopeoOk(['copy', ...creds, `oci:${join(work, 'layout')}:v1`, `docker://${first.host}/demo/docker/persist:v1`]);
+    assert.deepEqual(await first.stop(), { code: 0, signal: null });
+
+    const second = await start({ dataDir });
+    const byTag = join(work, 'by-tag');
+    await skopeoOk(['copy', ...creds, `docker://${second.host}/demo/docker/persist:v1`, `dir:${byTag}`]);
+    const pulled = await readDirPull(byTag);
+    assert.equal(pulled.digest, image.digest);
+    assert.deepEqual(pulled.layers, image.layers.map((l) => l.digest));
+    assert.equal(pulled.configDigest, image.config.digest);
+    const byDigest = join(work, 'by-digest');
+    await skopeoOk(['copy', ...creds, `docker://${second.host}/demo/docker/persist@${image.digest}`, `dir:${byDigest}`]);
+    assert.deepEqual((await readDirPull(byDigest)).layers, image.layers.map((l) => l.digest));
   });
 
   it('lets an in-flight upload finish on SIGTERM, exits 0, and the data dir reopens with the upload intact', async () => {

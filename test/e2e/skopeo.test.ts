@@ -188,6 +188,13 @@ describe('skopeo against a Berth server process', { timeout: 120_000 }, () => {
     assert.equal(copied.digest, single.digest, 'a copy within the registry keeps the manifest');
     assertSameImage(copied, single, 'copied image');
 
+    // Across projects too: `other` is created by the push.
+    const beforeOther = requests().length;
+    await skopeoOk(['copy', ...copyArgs(), ref('demo/docker/app:v1'), ref('other/docker/app:v1')]);
+    const otherMounts = requests().slice(beforeOther).filter((r) => r.method === 'POST' && r.url === '/v2/other/docker/app/blobs/uploads/' && r.status === 201);
+    assert.ok(otherMounts.length >= 1, 'blobs are mounted across projects');
+    assertSameImage(await pullDir('other/docker/app:v1'), single, 'copied into another project');
+
     // The mount endpoint directly: the config blob into a fresh repository.
     const auth = basicAuth('admin', server.adminPassword!);
     const mount = await fetch(`${server.url}/v2/demo/mounted/app/blobs/uploads/?mount=${single.config.digest}&from=demo/docker/app`, { method: 'POST', headers: { authorization: auth } });
@@ -204,6 +211,19 @@ describe('skopeo against a Berth server process', { timeout: 120_000 }, () => {
     const result = JSON.parse((await skopeoOk(['list-tags', ...readArgs(), ref('demo/docker/app')])).stdout) as { Repository: string; Tags: string[] };
     assert.equal(result.Repository, `${server.host}/demo/docker/app`);
     assert.deepEqual(result.Tags, ['1.0', 'latest', 'v1']);
+  });
+
+  it('moves a tag when another image is pushed to it', async () => {
+    await push(layouts.nested!, 'demo/docker/moving:t');
+    assert.equal((await pullDir('demo/docker/moving:t')).digest, nested.digest);
+    await push(layouts.doomed!, 'demo/docker/moving:t');
+    const moved = await pullDir('demo/docker/moving:t');
+    assert.equal(moved.digest, doomed.digest, 'the tag now names the second image');
+    assertSameImage(moved, doomed, 'moved tag');
+    // The first image is still there by digest, untagged.
+    assert.equal((await pullDir(`demo/docker/moving@${nested.digest}`)).digest, nested.digest);
+    const tags = JSON.parse((await skopeoOk(['list-tags', ...readArgs(), ref('demo/docker/moving')])).stdout) as { Tags: string[] };
+    assert.deepEqual(tags.Tags, ['t']);
   });
 
   it('inspects images with skopeo inspect and --raw', async () => {
