@@ -1,9 +1,9 @@
 import { RegistryError } from '../domain/errors.ts';
 import { isSegmentName } from '../domain/names.ts';
-import { type AuthStore, PROJECT_ROLES, type ProjectRole } from '../metadata/auth-store.ts';
+import { type AuditQuery, type AuditRecord, type AuthStore, PROJECT_ROLES, type ProjectRole } from '../metadata/auth-store.ts';
 import type { NamespaceStore } from '../metadata/metadata-store.ts';
 import type { AuditTrail } from './audit-trail.ts';
-import { hashPassword } from './passwords.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
 import { generateAccessKeyPair, generateToken } from './secrets.ts';
 
 const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
@@ -93,6 +93,17 @@ export class AuthAdmin {
     });
     await this.audit(actor, 'user.create', user.name, user.admin ? 'admin' : '');
     return { userId: user.name, admin: user.admin, locked: false, createdDate: user.createdAt };
+  }
+
+  /** Whether `password` is the user's current password. */
+  async passwordMatches(name: string, password: string): Promise<boolean> {
+    const user = await this.store.users.getByName(name);
+    return user !== undefined && (await verifyPassword(user.passwordHash, password));
+  }
+
+  /** Newest first. */
+  readAudit(query: AuditQuery): Promise<{ items: AuditRecord[]; total: number }> {
+    return this.store.audit.list(query);
   }
 
   /** Sets a new password; the user's refresh tokens are revoked (personal access tokens stay). */

@@ -51,6 +51,12 @@ export interface Authorizer {
   mayCreateNamespaces(principal: Principal | undefined): boolean;
   /** Whether the principal may list the catalog (`registry:catalog:*`); entries are filtered by pull rights. */
   mayListCatalog(principal: Principal | undefined): boolean;
+  /**
+   * Whether the catalog shows the repository to the principal: it may pull it by its roles (a
+   * bearer token's `registry:catalog:*` grant opens the catalog; its repository grants do not
+   * narrow the listing).
+   */
+  visibleInCatalog(principal: Principal | undefined, repository: string): Promise<boolean>;
   /** Project admins and system admins: manage members and repos, read the project's audit log. */
   mayManageProject(principal: Principal | undefined, project: string): Promise<boolean>;
 }

@@ -87,9 +87,8 @@ export class RoleAuthorizer implements Authorizer {
     return isAuthenticated(principal) && this.catalogGrantOk(principal);
   }
 
-  /** Catalog listing without a token's narrowing; for the token service. */
-  mayGrantCatalog(principal: Principal | undefined): boolean {
-    return isAuthenticated(principal);
+  async visibleInCatalog(principal: Principal | undefined, repository: string): Promise<boolean> {
+    return (await this.grantable(principal, repository, ['pull'])).length > 0;
   }
 
   /** A bearer JWT proves who the caller is; management rights follow the roles, not the token's repository grants. */

@@ -8,6 +8,7 @@ import { ociPlugin } from './oci/oci-plugin.ts';
 import { repositoryPlugin } from './repository/repository-plugin.ts';
 import type { HttpServices } from './services.ts';
 import { tokenPlugin } from './token/token-plugin.ts';
+import { adminPlugin } from './admin/admin-plugin.ts';
 
 /** A short unique id for each request: the trace id of logs and envelopes. */
 export function newTraceId(): string {
@@ -68,6 +69,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
   });
   app.get('/docker/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(tokenPlugin, { services });
+  await app.register(adminPlugin, { services });
   app.setNotFoundHandler(notFound);
   await app.register(ociPlugin, { services });
   await app.register(extPlugin, { services, images: services.images });

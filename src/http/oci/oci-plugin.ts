@@ -163,7 +163,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
         return reply.type('application/json').send('{}');
       case 'catalog': {
         const page = parsePageQuery(ctx.query.get('n') ?? undefined, ctx.query.get('last') ?? undefined);
-        const result = await s.listings.catalog(page, async (name) => (await s.authorizer.authorize(ctx.principal, name, ['pull'])).length > 0);
+        const result = await s.listings.catalog(page, (name) => s.authorizer.visibleInCatalog(ctx.principal, name));
         if (result.next !== undefined) {
           reply.header('link', `</v2/_catalog?n=${page.n}&last=${encodeURIComponent(result.next)}>; rel="next"`);
         }
