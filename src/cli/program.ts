@@ -14,6 +14,7 @@ export function buildProgram(): Command {
     .option('--admin-password <password>', 'password of the first admin, first start only (env BERTH_ADMIN_PASSWORD)')
     .option('--base-url <url>', 'externally visible URL (env BERTH_BASE_URL)')
     .option('--no-auto-create', 'do not create projects and repos on push (env BERTH_AUTO_CREATE=false)')
+    .option('--database-url <url>', 'PostgreSQL metadata database, postgres://... (env BERTH_DATABASE_URL; SQLite in the data dir when unset)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env BERTH_LOG_LEVEL)')
     .action(async (opts: Record<string, unknown>) => {
       await serve({
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
         baseUrl: opts.baseUrl as string | undefined,
         autoCreate: opts.autoCreate === false ? false : undefined,
         logLevel: opts.logLevel as string | undefined,
+        databaseUrl: opts.databaseUrl as string | undefined,
       });
     });
   registerAuthCommands(program);
