@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +21,13 @@ const SKOPEO_TIMEOUT_MS = 90_000;
  */
 let skopeoHome: string | undefined;
 function skopeoEnv(): NodeJS.ProcessEnv {
-  skopeoHome ??= mkdtempSync(join(tmpdir(), 'berth-e2e-skopeo-home-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: skopeoHome, XDG_DATA_HOME: join(skopeoHome, 'data'), XDG_CONFIG_HOME: join(skopeoHome, 'config'), XDG_CACHE_HOME: join(skopeoHome, 'cache'), XDG_RUNTIME_DIR: join(skopeoHome, 'run') };
+  if (skopeoHome === undefined) {
+    const home = mkdtempSync(join(tmpdir(), 'berth-e2e-skopeo-home-'));
+    skopeoHome = home;
+    process.once('exit', () => rmSync(home, { recursive: true, force: true }));
+  }
+  const home = skopeoHome;
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'config'), XDG_CACHE_HOME: join(home, 'cache'), XDG_RUNTIME_DIR: join(home, 'run') };
   delete env.REGISTRY_AUTH_FILE;
   delete env.REGISTRIES_CONFIG_PATH;
   return env;
