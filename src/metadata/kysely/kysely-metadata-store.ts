@@ -28,8 +28,32 @@ import type { GcStore } from '../gc-store.ts';
 import type { IntegrityStore } from '../integrity-store.ts';
 import { KyselyGcStore, claimBlob, guardManifestRefs, holdManifest, linkBlob } from './kysely-gc-store.ts';
 import { KyselyIntegrityStore } from './kysely-integrity-store.ts';
+import { PreparedQuery } from './prepared-query.ts';
 
 type Db = Kysely<Database>;
+
+/** The point lookups every /v2 request makes, compiled once (see PreparedQuery). */
+const imageByName = new PreparedQuery((db: Db, name: string) => db.selectFrom('images').selectAll().where('name', '=', name));
+const linkedBlob = new PreparedQuery((db: Db, imageId: number, digest: string) =>
+  db
+    .selectFrom('image_blobs')
+    .innerJoin('blobs', 'blobs.digest', 'image_blobs.digest')
+    .select('blobs.size')
+    .where('image_blobs.image_id', '=', imageId)
+    .where('image_blobs.digest', '=', digest),
+);
+const manifestByDigest = new PreparedQuery((db: Db, imageId: number, digest: string) =>
+  db.selectFrom('manifests').selectAll().where('image_id', '=', imageId).where('digest', '=', digest),
+);
+const manifestByTag = new PreparedQuery((db: Db, imageId: number, tag: string) =>
+  db
+    .selectFrom('tags')
+    .innerJoin('manifests', (j) => j.onRef('manifests.image_id', '=', 'tags.image_id').onRef('manifests.digest', '=', 'tags.digest'))
+    .selectAll('manifests')
+    .where('tags.image_id', '=', imageId)
+    .where('tags.name', '=', tag),
+);
+const uploadById = new PreparedQuery((db: Db, id: string) => db.selectFrom('uploads').selectAll().where('id', '=', id));
 
 const toImage = (row: Selectable<Database['images']>): ImageRecord => ({
   id: Number(row.id),
@@ -118,7 +142,7 @@ class KyselyNamespaces implements NamespaceStore {
   }
 
   async getImage(name: string): Promise<ImageRecord | undefined> {
-    const row = await this.db.selectFrom('images').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await imageByName.first(this.db, name);
     return row && toImage(row);
   }
 
@@ -158,13 +182,7 @@ class KyselyBlobs implements BlobIndex {
   }
 
   async getLinked(imageId: number, digest: Digest): Promise<{ size: number } | undefined> {
-    const row = await this.db
-      .selectFrom('image_blobs')
-      .innerJoin('blobs', 'blobs.digest', 'image_blobs.digest')
-      .select('blobs.size')
-      .where('image_blobs.image_id', '=', imageId)
-      .where('image_blobs.digest', '=', digest)
-      .executeTakeFirst();
+    const row = await linkedBlob.first(this.db, imageId, digest);
     return row && { size: Number(row.size) };
   }
 
@@ -253,23 +271,12 @@ class KyselyManifests implements ManifestIndex {
   }
 
   async get(imageId: number, digest: Digest): Promise<ManifestWithContent | undefined> {
-    const row = await this.db
-      .selectFrom('manifests')
-      .selectAll()
-      .where('image_id', '=', imageId)
-      .where('digest', '=', digest)
-      .executeTakeFirst();
+    const row = await manifestByDigest.first(this.db, imageId, digest);
     return row && toManifest(row);
   }
 
   async getByTag(imageId: number, tag: string): Promise<ManifestWithContent | undefined> {
-    const row = await this.db
-      .selectFrom('tags')
-      .innerJoin('manifests', (j) => j.onRef('manifests.image_id', '=', 'tags.image_id').onRef('manifests.digest', '=', 'tags.digest'))
-      .selectAll('manifests')
-      .where('tags.image_id', '=', imageId)
-      .where('tags.name', '=', tag)
-      .executeTakeFirst();
+    const row = await manifestByTag.first(this.db, imageId, tag);
     return row && toManifest(row);
   }
 
@@ -344,7 +351,7 @@ class KyselyUploads implements UploadIndex {
   }
 
   async get(id: string): Promise<UploadRecord | undefined> {
-    const row = await this.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await uploadById.first(this.db, id);
     return row && { id: row.id, imageId: Number(row.image_id), createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) };
   }
 
