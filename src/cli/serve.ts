@@ -23,7 +23,12 @@ export async function serve(flags: ServeFlags): Promise<void> {
 
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // Ctrl-C under `npm start` reaches the server twice (from the terminal and forwarded by npm);
+      // a repeated signal must not cut the graceful shutdown short. The 30 s bound still holds.
+      logger.info({ signal }, 'already shutting down: still finishing in-flight requests');
+      return;
+    }
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     const force = setTimeout(() => {
@@ -42,6 +47,6 @@ export async function serve(flags: ServeFlags): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -199,6 +199,10 @@ describe('the Berth server process', { timeout: 120_000 }, () => {
 
     const stopping = server.stop(); // SIGTERM to the server's PID
     await server.process.waitForLog((l) => String(l.msg).startsWith('shutting down'), 15_000, 'the shutdown line');
+    // A second signal, as when a terminal's Ctrl-C reaches both `npm start` and the server and npm
+    // forwards it too: the shutdown already under way must carry on, not be cut short.
+    server.process.child.kill('SIGTERM');
+    await server.process.waitForLog((l) => String(l.msg).includes('already shutting down'), 15_000, 'the second signal to be noticed');
     controller.enqueue(second);
     controller.close();
 
