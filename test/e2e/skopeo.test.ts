@@ -266,6 +266,16 @@ describe('skopeo against a Berth server process', { timeout: 120_000 }, () => {
     assertSameImage(await pullDir('demo/docker/app:v1'), single, 'the image sharing the blobs');
   });
 
+  it('refuses a Docker schema1 push (--format v2s1) with a message that says what to do', async () => {
+    const result = await skopeo(['copy', ...copyArgs(), '--format', 'v2s1', `oci:${layouts.single}:v1`, ref('demo/docker/schema1:v1')]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /manifest invalid/i);
+    assert.match(result.stderr, /schema1 manifests are not supported/i);
+    assert.match(result.stderr, /v2s2|oci/);
+    const inspect = await skopeo(['inspect', ...readArgs(), ref('demo/docker/schema1:v1')]);
+    assert.notEqual(inspect.code, 0, 'nothing was tagged');
+  });
+
   it('refuses skopeo without credentials and with a wrong password', async () => {
     const anonymous = await skopeo(['inspect', '--tls-verify=false', '--no-creds', ref('demo/docker/app:v1')]);
     assert.notEqual(anonymous.code, 0);
