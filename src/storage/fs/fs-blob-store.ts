@@ -1,10 +1,11 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestAlgorithm, digestHex, isDigest, type Digest } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
+import { FileAppender, SYNC_EVERY } from './file-appender.ts';
 import type { BlobStat, BlobStore, ByteRange, UploadStaging } from '../blob-store.ts';
 
 const STREAM_CHUNK = 1024 * 1024;
@@ -153,18 +154,18 @@ class FsUploadStaging implements UploadStaging {
   }
 
   async append(id: string, offset: number, data: Readable, signal?: AbortSignal): Promise<number> {
-    let path: string;
+    let out: FileAppender;
     try {
-      path = this.pathOf(id);
+      const path = this.pathOf(id);
       const current = await this.size(id);
       if (current === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id });
       // Writing elsewhere would leave a hole or overwrite staged bytes.
       if (current !== offset) throw new RegistryError('BLOB_UPLOAD_INVALID', `append at ${offset} but the upload has ${current} bytes`, { id });
+      out = new FileAppender(await open(path, 'r+'), offset, SYNC_EVERY, STREAM_CHUNK);
     } catch (err) {
       data.destroy(); // whoever feeds `data` learns (as a premature close) that the write will not happen
       throw err;
     }
-    const out = createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: STREAM_CHUNK });
     await pipeline(data, out, ...(signal ? [{ signal }] : []) as []);
     return offset + out.bytesWritten;
   }

@@ -1,0 +1,82 @@
+import type { FileHandle } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+
+/** Bytes between background flushes of a growing upload file. */
+export const SYNC_EVERY = 64 * 1024 * 1024;
+
+/**
+ * Writes a stream into an open file from `position` on, gathering queued chunks into one
+ * writev. Each time the file crosses a multiple of `syncEvery` bytes it starts an fdatasync in
+ * the background, so the kernel writes dirty pages back while more bytes arrive and the fsync
+ * that makes the finished blob durable (at commit) has little left to flush. These flushes are
+ * an optimisation only: durability still comes from that final fsync. The handle is closed when
+ * the stream ends or fails, after any flush in flight.
+ */
+export class FileAppender extends Writable {
+  bytesWritten = 0;
+  private syncing: Promise<void> | undefined;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private position: number,
+    private readonly syncEvery = SYNC_EVERY,
+    highWaterMark = 1024 * 1024,
+  ) {
+    super({ highWaterMark });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.writeAll([chunk]).then(() => done(), done);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], done: (err?: Error | null) => void): void {
+    this.writeAll(chunks.map((c) => c.chunk)).then(() => done(), done);
+  }
+
+  private async writeAll(buffers: Buffer[]): Promise<void> {
+    let pending = buffers;
+    while (pending.length > 0) {
+      const total = pending.reduce((n, b) => n + b.length, 0);
+      const { bytesWritten } = await this.handle.writev(pending, this.position);
+      this.advance(bytesWritten);
+      if (bytesWritten >= total) return;
+      pending = skip(pending, bytesWritten); // a short write: continue with the rest
+    }
+  }
+
+  private advance(n: number): void {
+    const before = this.position;
+    this.position += n;
+    this.bytesWritten += n;
+    if (this.syncing === undefined && Math.floor(before / this.syncEvery) !== Math.floor(this.position / this.syncEvery)) {
+      this.syncing = this.handle.datasync().then(
+        () => { this.syncing = undefined; },
+        () => { this.syncing = undefined; }, // the final fsync at commit reports real I/O errors
+      );
+    }
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    done();
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    void (async () => {
+      await this.syncing;
+      await this.handle.close();
+    })().then(() => done(err), (closeErr: Error) => done(err ?? closeErr));
+  }
+}
+
+function skip(buffers: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of buffers) {
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
+    out.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return out;
+}
