@@ -101,6 +101,32 @@ describe('the Berth server process', { timeout: 120_000 }, () => {
     assert.deepEqual(await again.stop(), { code: 0, signal: null });
   });
 
+  it('takes its settings from a config file, environment over file, flags over both', async () => {
+    const fileDataDir = await tempDir('from-file');
+    const envDataDir = await tempDir('from-env');
+    const configFile = join(await tempDir('config'), 'berth.json');
+    await writeFile(configFile, JSON.stringify({ listen: '127.0.0.1:1', dataDir: fileDataDir, adminPassword: 'from-file', logLevel: 'info' }));
+
+    // The file, with its listen address overridden by both the environment and a flag.
+    const fromFile = await start({
+      dataDir: fileDataDir,
+      adminPassword: null,
+      args: ['serve', '--listen', '127.0.0.1:0'],
+      env: { BERTH_CONFIG: configFile, BERTH_DATA_DIR: undefined, BERTH_LISTEN: '127.0.0.1:1' },
+    });
+    assert.notEqual(new URL(fromFile.url).port, '1', 'the --listen flag beats BERTH_LISTEN and the file');
+    assert.equal(fromFile.listeningLine.dataDir, fileDataDir, 'dataDir from the file');
+    const ok = await fetch(`${fromFile.url}/v2/`, { headers: { authorization: basicAuth('admin', 'from-file') } });
+    assert.equal(ok.status, 200, 'the admin password from the file');
+    assert.deepEqual(await fromFile.stop(), { code: 0, signal: null });
+
+    // The environment beats the file.
+    const fromEnv = await start({ dataDir: envDataDir, adminPassword: 'from-env', args: ['serve', '--listen', '127.0.0.1:0'], env: { BERTH_CONFIG: configFile } });
+    assert.equal(fromEnv.listeningLine.dataDir, envDataDir, 'BERTH_DATA_DIR beats the file');
+    assert.equal((await fetch(`${fromEnv.url}/v2/`, { headers: { authorization: basicAuth('admin', 'from-env') } })).status, 200);
+    assert.deepEqual(await fromEnv.stop(), { code: 0, signal: null });
+  });
+
   // Each case is its own short-lived process: run them side by side.
   describe('refuses a bad configuration', { concurrency: true }, () => {
     for (const [label, env, names] of [

@@ -173,6 +173,8 @@ export interface ServerProcessOptions {
   dataDir?: string;
   /** Extra environment (BERTH_LOG_LEVEL defaults to `info`: the listening line is an info line). */
   env?: Record<string, string | undefined>;
+  /** Arguments after `src/main.ts`; default `['serve']`. */
+  args?: string[];
   startTimeoutMs?: number;
   stopTimeoutMs?: number;
 }
@@ -210,6 +212,7 @@ export async function startServerProcess(options: ServerProcessOptions = {}): Pr
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'berth-e2e-')));
   const adminPassword = options.adminPassword === null ? undefined : (options.adminPassword ?? E2E_ADMIN_PASSWORD);
   const proc = spawnBerth({
+    ...(options.args ? { args: options.args } : {}),
     env: {
       BERTH_LISTEN: '127.0.0.1:0',
       BERTH_DATA_DIR: dataDir,
