@@ -18,6 +18,8 @@ import { Listings } from './registry/listings.ts';
 import { Manifests } from './registry/manifests.ts';
 import { Repositories } from './registry/repositories.ts';
 import { Uploads } from './registry/uploads.ts';
+import { GarbageCollector, type GcPolicy } from './registry/gc/garbage-collector.ts';
+import { GcScheduler } from './registry/gc/gc-scheduler.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { FsBlobStore } from './storage/fs/fs-blob-store.ts';
 
@@ -25,6 +27,8 @@ export interface BerthApp {
   readonly http: FastifyInstance;
   readonly deps: RegistryDeps;
   readonly config: Config;
+  /** Garbage collection with the configured policy (the server also runs it on a schedule). */
+  readonly gc: GarbageCollector;
   /** Set on first start when the admin password was generated. */
   readonly generatedAdminPassword?: string;
   /** Stops accepting requests, lets in-flight ones finish, closes storage and database. */
@@ -34,7 +38,7 @@ export interface BerthApp {
 export const DATABASE_FILE = 'berth.db';
 
 /** Opens the drivers the configuration selects. The only place that names concrete drivers. */
-async function openDrivers(config: Config): Promise<{ metadata: MetadataStore; blobs: BlobStore }> {
+export async function openDrivers(config: Config): Promise<{ metadata: MetadataStore; blobs: BlobStore }> {
   await mkdir(config.dataDir, { recursive: true });
   const blobs = new FsBlobStore(config.dataDir);
   await blobs.init();
@@ -42,6 +46,11 @@ async function openDrivers(config: Config): Promise<{ metadata: MetadataStore; b
     ? await openPostgresMetadata(config.databaseUrl, { poolSize: config.databasePoolSize })
     : await openSqliteMetadata(join(config.dataDir, DATABASE_FILE));
   return { metadata, blobs };
+}
+
+/** GC settings from the configuration. */
+export function gcPolicyOf(config: Config): GcPolicy {
+  return { graceMs: config.gcGraceSeconds * 1000, uploadTtlMs: config.uploadTtlSeconds * 1000, untagged: config.gcUntagged };
 }
 
 /** The composition root: config in, a ready (not yet listening) application out. */
@@ -75,11 +84,16 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
     logger,
   );
 
+  const gc = new GarbageCollector(deps, gcPolicyOf(config));
+  const gcScheduler = new GcScheduler(gc, config.gcIntervalSeconds * 1000, logger);
+  gcScheduler.start();
+
   let closing: Promise<void> | undefined;
   return {
     http,
     deps,
     config,
+    gc,
     ...(admin.generatedPassword ? { generatedAdminPassword: admin.generatedPassword } : {}),
     close() {
       closing ??= (async () => {
@@ -94,6 +108,7 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
         } finally {
           clearInterval(sweep);
         }
+        await gcScheduler.stop();
         await downloads.close();
         await blobs.close?.();
         await metadata.close();

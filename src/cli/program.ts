@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { ConfigError } from '../config/config.ts';
+import { registerGcCommands } from './gc-commands.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { serve } from './serve.ts';
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
       });
     });
   registerAuthCommands(program);
+  registerGcCommands(program);
   return program;
 }
 

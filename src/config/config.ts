@@ -14,6 +14,10 @@ export const ConfigSchema = Type.Object(
     loginFailureLimit: Type.Integer({ minimum: 1, maximum: 10_000, description: 'failed logins per user (x5 per address) within 15 minutes before 429', default: 10 }),
     databaseUrl: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL metadata database (postgres://user:pass@host:port/db); SQLite in the data dir when unset' })),
     databasePoolSize: Type.Integer({ minimum: 1, maximum: 1000, description: 'PostgreSQL connections per node', default: 10 }),
+    gcIntervalSeconds: Type.Integer({ minimum: 0, description: 'seconds between background garbage collections; 0 disables them (and the start-up sweep)', default: 3600 }),
+    gcGraceSeconds: Type.Integer({ minimum: 0, description: 'age before an unreferenced blob or link is collected: protects uploads not yet referenced by a manifest', default: 3600 }),
+    uploadTtlSeconds: Type.Integer({ minimum: 0, description: 'idle time after which an upload session and its bytes are removed', default: 24 * 3600 }),
+    gcUntagged: Type.Boolean({ description: 'GC also removes untagged manifests that no index lists and no live subject holds', default: false }),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
   },
   { additionalProperties: false },
@@ -34,6 +38,10 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   logLevel: 'BERTH_LOG_LEVEL',
   databaseUrl: 'BERTH_DATABASE_URL',
   databasePoolSize: 'BERTH_DATABASE_POOL_SIZE',
+  gcIntervalSeconds: 'BERTH_GC_INTERVAL',
+  gcGraceSeconds: 'BERTH_GC_GRACE',
+  uploadTtlSeconds: 'BERTH_UPLOAD_TTL',
+  gcUntagged: 'BERTH_GC_UNTAGGED',
 };
 
 export class ConfigError extends Error {
@@ -71,6 +79,15 @@ function coerceBoolean(value: unknown): unknown {
   return value;
 }
 
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `90`, `90s`, `30m`, `1h`, `2d` -> seconds; anything else is left for the schema to reject. */
+function durationSeconds(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const m = /^\s*(\d+)\s*([smhd]?)\s*$/.exec(value);
+  return m ? Number(m[1]) * DURATION_UNITS[m[2] || 's']! : value;
+}
+
 /** Parses `host:port`, `:port`, `port` or `[v6]:port`; the host defaults to 127.0.0.1. */
 export function parseListen(listen: string): { host: string; port: number } {
   const text = listen.trim();
@@ -93,6 +110,8 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; flags?: ConfigInp
     ...Object.fromEntries(Object.entries(options.flags ?? {}).filter(([, v]) => v !== undefined)),
   };
   merged.autoCreate = coerceBoolean(merged.autoCreate);
+  merged.gcUntagged = coerceBoolean(merged.gcUntagged);
+  for (const key of ['gcIntervalSeconds', 'gcGraceSeconds', 'uploadTtlSeconds']) merged[key] = durationSeconds(merged[key]);
   for (const key of ['tokenTtlSeconds', 'loginFailureLimit']) {
     if (typeof merged[key] === 'string' && /^\d+$/.test(merged[key] as string)) merged[key] = Number(merged[key]);
   }

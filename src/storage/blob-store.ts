@@ -52,6 +52,8 @@ export interface BlobStore {
   delete(digest: Digest): Promise<boolean>;
   /** Every stored blob, in no particular order. */
   list(): AsyncIterable<Digest>;
+  /** When the blob's bytes were stored; undefined when missing. Optional: GC's age check for bytes no metadata knows. */
+  storedAt?(digest: Digest): Promise<Date | undefined>;
   /** A URL the client may fetch the blob from directly (presigned), when the driver supports it. */
   redirectUrl?(digest: Digest, range?: ByteRange): Promise<string | undefined>;
   readonly uploads: UploadStaging;

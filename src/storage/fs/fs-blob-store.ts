@@ -64,6 +64,15 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  async storedAt(digest: Digest): Promise<Date | undefined> {
+    try {
+      return (await stat(this.pathOf(digest))).mtime;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
   async read(digest: Digest, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     const path = this.pathOf(digest);
     // Open first so a missing blob is a clean error before any byte is sent.

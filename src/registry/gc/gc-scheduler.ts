@@ -1,0 +1,59 @@
+import type { Logger } from 'pino';
+import type { GarbageCollector } from './garbage-collector.ts';
+
+/**
+ * Runs the collector in the background: a leftover sweep shortly after start, then a collection
+ * every `intervalMs` (0 disables both). Runs never overlap; `stop` aborts the current run between
+ * batches and waits for it.
+ */
+export class GcScheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private current: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+  private stopped = false;
+
+  constructor(
+    private readonly collector: GarbageCollector,
+    private readonly intervalMs: number,
+    private readonly logger: Logger,
+    /** Delay of the first run after start (the start-up sweep). */
+    private readonly firstDelayMs = 1000,
+  ) {}
+
+  start(): void {
+    if (this.intervalMs <= 0 || this.stopped) return;
+    this.schedule(this.firstDelayMs, true);
+  }
+
+  private schedule(delay: number, first: boolean): void {
+    this.timer = setTimeout(() => {
+      this.current = this.runOnce(first).finally(() => {
+        this.current = undefined;
+        if (!this.stopped) this.schedule(this.intervalMs, false);
+      });
+    }, delay);
+    this.timer.unref();
+  }
+
+  private async runOnce(first: boolean): Promise<void> {
+    const signal = this.abort.signal;
+    try {
+      if (first) {
+        const leftovers = await this.collector.sweepLeftovers({ signal });
+        if (leftovers.stagedUploads + leftovers.blobFiles > 0) this.logger.info({ gc: leftovers }, 'removed leftovers of interrupted uploads');
+      }
+      const summary = await this.collector.collect({ signal });
+      this.logger.info({ gc: summary }, `gc: ${summary.blobsDeleted} blobs (${summary.bytesFreed} bytes) freed, ${summary.manifestsRemoved} manifests removed, ${summary.uploadsExpired} uploads expired`);
+    } catch (err) {
+      if (signal.aborted) return;
+      this.logger.error({ err }, 'garbage collection failed; retrying at the next interval');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.abort.abort();
+    await this.current;
+  }
+}
