@@ -12,10 +12,11 @@
  *                       (dist/main.js from npm run build) or tsx (src/ through the tsx loader)
  *   --cpu-prof DIR      run Berth under node --cpu-prof, profiles written to DIR
  *   --load node         use the Node load generator instead of wrk
+ *   --table FILE        run nothing: print the table of an earlier (possibly interrupted) JSON lines file
  *
  * Loopback only; every server started here is stopped by its PID, also on errors and Ctrl-C.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,11 +35,13 @@ const { values: args } = parseArgs({
     berth: { type: 'string', default: 'bundle' },
     'cpu-prof': { type: 'string' },
     load: { type: 'string' },
+    table: { type: 'string' },
   },
 });
 
 const sizes = args.quick ? QUICK : FULL;
 const runs = Math.max(1, Number(args.runs));
+let tableRuns = runs;
 const only = args.only ? new Set(args.only.split(',').map((s) => s.trim())) : undefined;
 const scenarios = SCENARIOS.filter((s) => !only || only.has(s.id));
 const out = resolve(args.out ?? join(import.meta.dirname, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}${args.quick ? '-quick' : ''}.jsonl`));
@@ -158,7 +161,7 @@ function stats(values: number[]): { median: number; min: number; max: number } |
 function cell(values: number[]): string {
   const s = stats(values);
   if (!s) return '-';
-  return runs > 1 ? `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})` : fmt(s.median);
+  return tableRuns > 1 ? `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})` : fmt(s.median);
 }
 
 function printTable(): string {
@@ -196,6 +199,23 @@ function printTable(): string {
 }
 
 let failed = false;
+if (args.table) {
+  // Re-tabulate a results file: its runs, scenarios and registries decide the table's shape.
+  for (const line of readFileSync(args.table, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const entry = JSON.parse(line) as { type: string } & Row & Usage & { vsReference?: boolean };
+    if (entry.type === 'metric') rows.push(entry);
+    else if (entry.type === 'usage') usages.push(entry);
+  }
+  const runsSeen = new Set(rows.map((r) => r.run)).size;
+  const seen = new Set(rows.map((r) => r.scenario));
+  scenarios.splice(0, scenarios.length, ...scenarios.filter((s) => seen.has(s.id)));
+  args['vs-reference'] = rows.some((r) => r.registry === 'reference');
+  console.log(`${args.table}: ${runsSeen} run(s)${runsSeen > 1 ? ', median (min-max)' : ''}; "Berth vs ref" > 1 means Berth is better\n`);
+  tableRuns = runsSeen;
+  console.log(printTable());
+  process.exit(0);
+}
 try {
   record({ type: 'start', at: new Date().toISOString(), quick: args.quick, runs, sizes, machine, vsReference: args['vs-reference'], refAuth: args['ref-auth'] });
   for (let run = 1; run <= runs; run++) await runOnce(run);
