@@ -22,6 +22,7 @@ import { GarbageCollector, type GcPolicy } from './registry/gc/garbage-collector
 import { GcScheduler } from './registry/gc/gc-scheduler.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { FsBlobStore } from './storage/fs/fs-blob-store.ts';
+import { S3BlobStore } from './storage/s3/s3-blob-store.ts';
 
 export interface BerthApp {
   readonly http: FastifyInstance;
@@ -40,8 +41,8 @@ export const DATABASE_FILE = 'berth.db';
 /** Opens the drivers the configuration selects. The only place that names concrete drivers. */
 export async function openDrivers(config: Config): Promise<{ metadata: MetadataStore; blobs: BlobStore }> {
   await mkdir(config.dataDir, { recursive: true });
-  const blobs = new FsBlobStore(config.dataDir);
-  await blobs.init();
+  const blobs = config.storage === 's3' ? await openS3(config) : new FsBlobStore(config.dataDir);
+  if (blobs instanceof FsBlobStore) await blobs.init();
   const metadata = config.databaseUrl
     ? await openPostgresMetadata(config.databaseUrl, { poolSize: config.databasePoolSize })
     : await openSqliteMetadata(join(config.dataDir, DATABASE_FILE));
@@ -51,6 +52,22 @@ export async function openDrivers(config: Config): Promise<{ metadata: MetadataS
 /** GC settings from the configuration. */
 export function gcPolicyOf(config: Config): GcPolicy {
   return { graceMs: config.gcGraceSeconds * 1000, uploadTtlMs: config.uploadTtlSeconds * 1000, untagged: config.gcUntagged };
+}
+
+async function openS3(config: Config): Promise<S3BlobStore> {
+  const blobs = new S3BlobStore({
+    ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
+    bucket: config.s3Bucket!,
+    region: config.s3Region,
+    ...(config.s3AccessKeyId ? { accessKeyId: config.s3AccessKeyId } : {}),
+    ...(config.s3SecretAccessKey ? { secretAccessKey: config.s3SecretAccessKey } : {}),
+    forcePathStyle: config.s3ForcePathStyle ?? config.s3Endpoint !== undefined,
+    ...(config.s3Prefix ? { prefix: config.s3Prefix } : {}),
+    chunkBytes: config.s3ChunkMiB * 1024 * 1024,
+    ...(config.s3RedirectSeconds > 0 ? { redirectSeconds: config.s3RedirectSeconds } : {}),
+  });
+  await blobs.init({ create: true });
+  return blobs;
 }
 
 /** The composition root: config in, a ready (not yet listening) application out. */

@@ -14,6 +14,16 @@ export const ConfigSchema = Type.Object(
     loginFailureLimit: Type.Integer({ minimum: 1, maximum: 10_000, description: 'failed logins per user (x5 per address) within 15 minutes before 429', default: 10 }),
     databaseUrl: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL metadata database (postgres://user:pass@host:port/db); SQLite in the data dir when unset' })),
     databasePoolSize: Type.Integer({ minimum: 1, maximum: 1000, description: 'PostgreSQL connections per node', default: 10 }),
+    storage: Type.Union([Type.Literal('fs'), Type.Literal('s3')], { description: 'where blobs live: fs (the data dir) or s3 (an S3-compatible bucket)', default: 'fs' }),
+    s3Endpoint: Type.Optional(Type.String({ pattern: '^https?://', description: 'S3-compatible endpoint URL; AWS when unset' })),
+    s3Bucket: Type.Optional(Type.String({ minLength: 3, description: 'bucket for blobs and staged uploads (storage s3)' })),
+    s3Region: Type.String({ minLength: 1, description: 'S3 region', default: 'us-east-1' }),
+    s3AccessKeyId: Type.Optional(Type.String({ minLength: 1, description: 'S3 access key; the SDK default chain when unset' })),
+    s3SecretAccessKey: Type.Optional(Type.String({ minLength: 1, description: 'S3 secret key' })),
+    s3ForcePathStyle: Type.Optional(Type.Boolean({ description: 'path-style bucket URLs; default true when s3Endpoint is set' })),
+    s3Prefix: Type.Optional(Type.String({ description: 'key prefix inside the bucket' })),
+    s3RedirectSeconds: Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600, description: 'answer blob GETs with a 307 to a presigned URL valid this long; 0 streams through the node', default: 0 }),
+    s3ChunkMiB: Type.Integer({ minimum: 5, maximum: 5 * 1024, description: 'staged upload chunk (= multipart part) size in MiB; bounds memory per upload and the blob size (10000 parts)', default: 16 }),
     gcIntervalSeconds: Type.Integer({ minimum: 0, description: 'seconds between background garbage collections; 0 disables them (and the start-up sweep)', default: 3600 }),
     gcGraceSeconds: Type.Integer({ minimum: 0, description: 'age before an unreferenced blob or link is collected: protects uploads not yet referenced by a manifest', default: 3600 }),
     uploadTtlSeconds: Type.Integer({ minimum: 0, description: 'idle time after which an upload session and its bytes are removed', default: 24 * 3600 }),
@@ -38,6 +48,16 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   logLevel: 'BERTH_LOG_LEVEL',
   databaseUrl: 'BERTH_DATABASE_URL',
   databasePoolSize: 'BERTH_DATABASE_POOL_SIZE',
+  storage: 'BERTH_STORAGE',
+  s3Endpoint: 'BERTH_S3_ENDPOINT',
+  s3Bucket: 'BERTH_S3_BUCKET',
+  s3Region: 'BERTH_S3_REGION',
+  s3AccessKeyId: 'BERTH_S3_ACCESS_KEY_ID',
+  s3SecretAccessKey: 'BERTH_S3_SECRET_ACCESS_KEY',
+  s3ForcePathStyle: 'BERTH_S3_FORCE_PATH_STYLE',
+  s3Prefix: 'BERTH_S3_PREFIX',
+  s3RedirectSeconds: 'BERTH_S3_REDIRECT_SECONDS',
+  s3ChunkMiB: 'BERTH_S3_CHUNK_MIB',
   gcIntervalSeconds: 'BERTH_GC_INTERVAL',
   gcGraceSeconds: 'BERTH_GC_GRACE',
   uploadTtlSeconds: 'BERTH_UPLOAD_TTL',
@@ -110,6 +130,10 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; flags?: ConfigInp
     ...Object.fromEntries(Object.entries(options.flags ?? {}).filter(([, v]) => v !== undefined)),
   };
   merged.autoCreate = coerceBoolean(merged.autoCreate);
+  merged.s3ForcePathStyle = coerceBoolean(merged.s3ForcePathStyle);
+  for (const key of ['s3RedirectSeconds', 's3ChunkMiB']) {
+    if (typeof merged[key] === 'string' && /^\d+$/.test(merged[key] as string)) merged[key] = Number(merged[key]);
+  }
   merged.gcUntagged = coerceBoolean(merged.gcUntagged);
   for (const key of ['gcIntervalSeconds', 'gcGraceSeconds', 'uploadTtlSeconds']) merged[key] = durationSeconds(merged[key]);
   for (const key of ['tokenTtlSeconds', 'loginFailureLimit']) {
@@ -124,6 +148,10 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; flags?: ConfigInp
     throw new ConfigError(`invalid configuration: ${first ? `${first.path || '/'} ${first.message}` : 'unknown error'}`);
   }
   const config = withDefaults as Config;
+  if (config.storage === 's3' && !config.s3Bucket) throw new ConfigError('storage "s3" needs a bucket: set BERTH_S3_BUCKET (or s3Bucket in the config file)');
+  if ((config.s3AccessKeyId === undefined) !== (config.s3SecretAccessKey === undefined)) {
+    throw new ConfigError('set both BERTH_S3_ACCESS_KEY_ID and BERTH_S3_SECRET_ACCESS_KEY, or neither');
+  }
   parseListen(config.listen);
   if (config.baseUrl !== undefined) {
     try {
