@@ -39,7 +39,7 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>):
 
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
-describe('the Berth server process', { timeout: 120_000 }, () => {
+describe('the Berth server process', { timeout: 300_000 }, () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();

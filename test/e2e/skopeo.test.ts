@@ -11,7 +11,7 @@ import { type PulledImage, readDirPull, readOciPull, skopeo, skopeoOk } from '..
  * End to end with a real client: skopeo (containers/image) against a Berth server process over
  * plain HTTP with Basic credentials. Images are built in code and written as OCI layouts.
  */
-describe('skopeo against a Berth server process', { timeout: 120_000 }, () => {
+describe('skopeo against a Berth server process', { timeout: 300_000 }, () => {
   let server: ServerProcess;
   let work: string;
   let creds: string;
