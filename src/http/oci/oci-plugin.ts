@@ -101,8 +101,10 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
     const granted = await s.authorizer.authorize(ctx.principal, name, [action]);
     if (granted.includes(action)) return;
     const detail = [{ Type: 'repository', Name: name, Action: action === 'delete-tag' ? 'delete' : action }];
-    const scope = repositoryScope(name, action);
     const { principal } = ctx;
+    // A mount also needs pull on its source: name both, so one token covers the whole request.
+    const from = ctx.query.get('mount') !== null ? ctx.query.get('from') : null;
+    const scope = repositoryScope(name, action) + (from && isMountSource(from) ? ` ${repositoryScope(from, 'pull')}` : '');
     const rolesAllow = principal?.grants !== undefined && (await s.authorizer.authorize({ ...principal, grants: undefined } as Principal, name, [action])).includes(action);
     if (!isAuthenticated(principal) || rolesAllow) {
       challenge(ctx.req, ctx.reply, scope, principal?.grants ? 'insufficient_scope' : undefined);
@@ -110,6 +112,16 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
     }
     await s.auth.audit.record({ actor: principal.name, action: 'denied', target: name, ip: ctx.req.ip, detail: `${ctx.req.method} needs ${action}` });
     throw new RegistryError('DENIED', `${principal.name} may not ${action === 'delete-tag' ? 'delete tags of' : action} ${name}`, detail);
+  }
+
+  /** A `from` worth naming in a challenge: a valid repository name (anything else only falls back to an upload). */
+  function isMountSource(from: string): boolean {
+    try {
+      parseRepositoryName(from);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   function pushContext(ctx: Ctx): PushContext {
