@@ -26,6 +26,7 @@ describe('skopeo against a Berth server process', { timeout: 300_000 }, () => {
   const list = buildMultiArchIndex('list');
   // Large enough that skopeo and the server stream it in many chunks.
   const big = buildImage({ seed: 'big', layers: 1, payloadBytes: 12 * 1024 * 1024 });
+  const shared = buildImage({ seed: 'parallel', layers: 3, payloadBytes: 1024 * 1024 });
   const layouts: Record<string, string> = {};
 
   const ref = (name: string) => `docker://${server.host}/${name}`;
@@ -74,7 +75,7 @@ describe('skopeo against a Berth server process', { timeout: 300_000 }, () => {
     server = await startServerProcess();
     creds = `admin:${server.adminPassword}`;
     work = await mkdtemp(join(tmpdir(), 'berth-e2e-skopeo-'));
-    for (const [name, image] of Object.entries({ single, legacy, multi, nested, doomed, list, big })) {
+    for (const [name, image] of Object.entries({ single, legacy, multi, nested, doomed, list, big, shared })) {
       layouts[name] = join(work, `layout-${name}`);
       await writeOciLayout(layouts[name]!, 'v1', image);
     }
@@ -164,6 +165,18 @@ describe('skopeo against a Berth server process', { timeout: 300_000 }, () => {
     assert.equal(digest, big.digest);
     const pulled = await pullDir(`demo/docker/big@${big.digest}`);
     assertSameImage(pulled, big, 'large image by digest');
+  });
+
+  it('takes parallel pushes of the same blobs into several repositories, projects and one tag', async () => {
+    // New projects and repos created concurrently, the same blob committed by racing uploads, and
+    // two pushes of one tag at once.
+    const targets = ['demo/docker/par1:v1', 'demo/docker/par2:v1', 'demo/par/par3:v1', 'par/docker/par4:v1', 'demo/docker/par1:v1', 'demo/docker/par1:v2'];
+    await Promise.all(targets.map((t) => skopeoOk(['copy', ...copyArgs(), `oci:${layouts.shared}:v1`, ref(t)])));
+    const pulled = await Promise.all(targets.map((t) => pullDir(t)));
+    pulled.forEach((image, i) => {
+      assert.equal(image.digest, shared.digest, `${targets[i]}: manifest`);
+      assertSameImage(image, shared, targets[i]!);
+    });
   });
 
   it('handles nested image names (demo/docker/team/tool)', async () => {
