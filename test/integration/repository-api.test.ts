@@ -77,6 +77,8 @@ describe('project and repo management (/repository/api)', () => {
     const gone = await server.fetch('/repository/api/project/delete/team1', { method: 'DELETE' });
     assert.equal(gone.status, 200);
     assert.equal((await server.fetch('/repository/api/project/info/team1')).status, 404);
+    const audit = (await (await server.fetch('/auth/api/audit?action=repo.delete')).json()) as Envelope<{ actor: string; target: string; detail: string }[]>;
+    assert.ok(audit.data.some((e) => e.actor === 'admin' && e.target === 'team1/docker' && e.detail.includes('force=true')), JSON.stringify(audit.data));
   });
 
   it('needs credentials', async () => {

@@ -113,7 +113,7 @@ export async function extPlugin(app: FastifyInstance, opts: { services: HttpServ
     const image = imageOf(req);
     const principal = await requireAccess(s, req, name(req), 'delete');
     await images.deleteImage(req.params.projectId, req.params.repoName, image);
-    req.log.info({ audit: 'image.delete', actor: principal?.name, image: name(req) }, 'image deleted');
+    await s.auth.audit.record({ actor: principal?.name ?? '', action: 'delete', target: name(req), ip: req.ip, detail: 'image with all its tags' });
     const remaining = await images.images(req.params.projectId, req.params.repoName, toOffsetPage(1, undefined));
     reply.header('x-total-count', String(remaining.total));
     return ok(req, reply, remaining.items.map(imageItem));
@@ -157,7 +157,7 @@ export async function extPlugin(app: FastifyInstance, opts: { services: HttpServ
     const image = imageOf(req);
     const principal = await requireAccess(s, req, name(req), 'delete-tag');
     await images.deleteTag(req.params.projectId, req.params.repoName, image, req.query.tag);
-    req.log.info({ audit: 'tag.delete', actor: principal?.name, image: name(req), tag: req.query.tag }, 'tag deleted');
+    await s.auth.audit.record({ actor: principal?.name ?? '', action: 'delete', target: name(req), ip: req.ip, detail: `tag ${req.query.tag}` });
     return ok(req, reply, null);
   });
 
@@ -172,7 +172,7 @@ export async function extPlugin(app: FastifyInstance, opts: { services: HttpServ
     const image = imageOf(req);
     const principal = await requireAccess(s, req, name(req), 'push');
     const stage = await images.setStage(req.params.projectId, req.params.repoName, image, req.query.tag, req.query.stage);
-    req.log.info({ audit: 'tag.stage', actor: principal?.name, image: name(req), tag: req.query.tag, stage }, 'tag stage set');
+    await s.auth.audit.record({ actor: principal?.name ?? '', action: 'stage', target: name(req), ip: req.ip, detail: `tag ${req.query.tag} -> ${stage}` });
     return ok(req, reply, { tag: req.query.tag, status: stage });
   });
 

@@ -103,7 +103,7 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
   }, async (req, reply) => {
     const principal = await requireManager(req, undefined);
     const project = await admin.createProject(body(req), principal.name);
-    req.log.info({ audit: 'project.create', actor: principal.name, project: project.name }, 'project created');
+    await s.auth.audit.record({ actor: principal.name, action: 'project.create', target: project.name, project: project.name, ip: req.ip });
     return ok(req, reply, projectView(project));
   });
 
@@ -135,7 +135,7 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
       await admin.project(req.params.projectId);
       const principal = await requireManager(req, req.params.projectId);
       const project = await admin.updateProject(req.params.projectId, body(req));
-      req.log.info({ audit: 'project.update', actor: principal.name, project: project.name }, 'project updated');
+      await s.auth.audit.record({ actor: principal.name, action: 'project.update', target: project.name, project: project.name, ip: req.ip });
       return ok(req, reply, projectView(project));
     },
   });
@@ -147,7 +147,7 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
     const principal = await requireManager(req, undefined);
     const force = req.query.force === true || req.query.forced === true;
     const result = await admin.deleteProject(req.params.projectId, force);
-    req.log.warn({ audit: 'project.delete', actor: principal.name, project: req.params.projectId, force, images: result.images }, 'project deleted');
+    await s.auth.audit.record({ actor: principal.name, action: 'project.delete', target: req.params.projectId, project: req.params.projectId, ip: req.ip, detail: `force=${force} images=${result.images}` });
     return ok(req, reply, null);
   });
 
@@ -170,7 +170,7 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
     await admin.project(project);
     const principal = await requireManager(req, project);
     const repo = await admin.createRepo(input, principal.name);
-    req.log.info({ audit: 'repo.create', actor: principal.name, project: repo.project, repo: repo.name }, 'repo created');
+    await s.auth.audit.record({ actor: principal.name, action: 'repo.create', target: `${repo.project}/${repo.name}`, ip: req.ip });
     return ok(req, reply, repoView(repo));
   });
 
@@ -203,7 +203,7 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
       await admin.repo(req.params.projectId, req.params.repoName);
       const principal = await requireManager(req, req.params.projectId);
       const repo = await admin.updateRepo(req.params.projectId, req.params.repoName, body(req));
-      req.log.info({ audit: 'repo.update', actor: principal.name, project: repo.project, repo: repo.name, public: repo.public }, 'repo updated');
+      await s.auth.audit.record({ actor: principal.name, action: 'repo.update', target: `${repo.project}/${repo.name}`, ip: req.ip, detail: `public=${repo.public}` });
       return ok(req, reply, repoView(repo));
     },
   });
@@ -215,7 +215,7 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
     const principal = await requireManager(req, req.params.projectId);
     const force = req.query.force === true || req.query.forced === true;
     const result = await admin.deleteRepo(req.params.projectId, req.params.repoName, force);
-    req.log.warn({ audit: 'repo.delete', actor: principal.name, project: req.params.projectId, repo: req.params.repoName, force, images: result.images }, 'repo deleted');
+    await s.auth.audit.record({ actor: principal.name, action: 'repo.delete', target: `${req.params.projectId}/${req.params.repoName}`, ip: req.ip, detail: `force=${force} images=${result.images}` });
     return ok(req, reply, null);
   });
 }
