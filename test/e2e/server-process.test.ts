@@ -169,6 +169,36 @@ describe('the Berth server process', { timeout: 300_000 }, () => {
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
   });
 
+  it('finishes streaming a blob download that is in flight on SIGTERM', async () => {
+    const server = await start();
+    const auth = { authorization: basicAuth('admin', server.adminPassword!) };
+    // Far more than socket buffers hold, so the server is still sending when the signal arrives.
+    const blob = Buffer.alloc(32 * 1024 * 1024);
+    for (let i = 0; i < blob.length; i += 4) blob.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const digest = sha256(blob);
+    const push = await fetch(`${server.url}/v2/demo/docker/download/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: auth, body: blob });
+    assert.equal(push.status, 201, await push.text());
+
+    const get = await fetch(`${server.url}/v2/demo/docker/download/blobs/${digest}`, { headers: auth });
+    assert.equal(get.status, 200);
+    const reader = get.body!.getReader();
+    const first = await reader.read();
+    assert.ok(first.value && first.value.length < blob.length, 'the download has started, not finished');
+    const stopping = server.stop();
+    await server.process.waitForLog((l) => String(l.msg).startsWith('shutting down'), 15_000, 'the shutdown line');
+    const hash = createHash('sha256').update(first.value);
+    let received = first.value.length;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      hash.update(value);
+      received += value.length;
+    }
+    assert.equal(received, blob.length, 'every byte arrives');
+    assert.equal(`sha256:${hash.digest('hex')}`, digest);
+    assert.deepEqual(await stopping, { code: 0, signal: null });
+  });
+
   it('keeps what skopeo pushed across a restart on the same data dir', async () => {
     const dataDir = await tempDir('restart');
     const work = await tempDir('restart-work');
