@@ -99,6 +99,8 @@ export function spawnBerth(options: SpawnOptions = {}): BerthChild {
   if (child.pid === undefined) throw new Error('could not spawn the Berth server process');
   running.add(child);
   let out = '';
+  /** Characters of stdout dropped from the front to keep it bounded. */
+  let outDropped = 0;
   let err = '';
   let status: ExitStatus | undefined;
   const listeners = new Set<() => void>();
@@ -106,7 +108,9 @@ export function spawnBerth(options: SpawnOptions = {}): BerthChild {
     for (const listener of [...listeners]) listener();
   };
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    out = appendBounded(out, chunk);
+    const next = appendBounded(out, chunk);
+    outDropped += out.length + chunk.length - next.length;
+    out = next;
     notify();
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -132,12 +136,12 @@ export function spawnBerth(options: SpawnOptions = {}): BerthChild {
     exitStatus: () => status,
     waitForLog(match, timeoutMs, what) {
       return new Promise((resolveLine, reject) => {
-        let scanned = 0;
+        let scanned = 0; // absolute offset in stdout, counting dropped characters
         const check = () => {
           // Only complete lines; remember how far we got so each line is parsed once.
-          const end = out.lastIndexOf('\n') + 1;
+          const end = outDropped + out.lastIndexOf('\n') + 1;
           if (end > scanned) {
-            for (const line of parseLogLines(out.slice(scanned, end))) {
+            for (const line of parseLogLines(out.slice(Math.max(0, scanned - outDropped), end - outDropped))) {
               if (match(line)) {
                 done();
                 resolveLine(line);
