@@ -6,7 +6,6 @@ import { bootstrapAdmin } from './auth/admin-bootstrap.ts';
 import { createAuth } from './auth/auth-services.ts';
 import type { Config } from './config/config.ts';
 import { createHttpServer } from './http/server.ts';
-import { openPostgresMetadata } from './metadata/kysely/postgres.ts';
 import { openSqliteMetadata } from './metadata/kysely/sqlite.ts';
 import type { MetadataStore } from './metadata/metadata-store.ts';
 import { DownloadCounter } from './events/download-counter.ts';
@@ -22,7 +21,7 @@ import { GarbageCollector, type GcPolicy } from './registry/gc/garbage-collector
 import { GcScheduler } from './registry/gc/gc-scheduler.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { FsBlobStore } from './storage/fs/fs-blob-store.ts';
-import { S3BlobStore } from './storage/s3/s3-blob-store.ts';
+import type { S3BlobStore } from './storage/s3/s3-blob-store.ts';
 
 export interface BerthApp {
   readonly http: FastifyInstance;
@@ -43,8 +42,9 @@ export async function openDrivers(config: Config): Promise<{ metadata: MetadataS
   await mkdir(config.dataDir, { recursive: true });
   const blobs = config.storage === 's3' ? await openS3(config) : new FsBlobStore(config.dataDir);
   if (blobs instanceof FsBlobStore) await blobs.init();
+  // The scale-out drivers are loaded only when selected: the AWS SDK and pg cost memory and start-up time.
   const metadata = config.databaseUrl
-    ? await openPostgresMetadata(config.databaseUrl, { poolSize: config.databasePoolSize })
+    ? await (await import('./metadata/kysely/postgres.ts')).openPostgresMetadata(config.databaseUrl, { poolSize: config.databasePoolSize })
     : await openSqliteMetadata(join(config.dataDir, DATABASE_FILE));
   return { metadata, blobs };
 }
@@ -55,6 +55,7 @@ export function gcPolicyOf(config: Config): GcPolicy {
 }
 
 async function openS3(config: Config): Promise<S3BlobStore> {
+  const { S3BlobStore } = await import('./storage/s3/s3-blob-store.ts');
   const blobs = new S3BlobStore({
     ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
     bucket: config.s3Bucket!,
