@@ -17,6 +17,9 @@ cleanup() {
 trap cleanup EXIT
 
 began=$SECONDS
+# Installs one after the other (apt and dpkg take locks), then both servers start at once.
+bash scripts/services/postgres.sh install || true
+bash scripts/services/s3.sh install || true
 # Both start at once; each prints KEY=VALUE lines on stdout.
 bash scripts/services/postgres.sh start >"$logs/pg.env" 2>"$logs/pg.err" & pg_pid=$!
 bash scripts/services/s3.sh start >"$logs/s3.env" 2>"$logs/s3.err" & s3_pid=$!

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server on loopback for the test suites.
 #
+#   scripts/services/postgres.sh install installs the packages when missing (what start does first)
 #   scripts/services/postgres.sh start   installs PostgreSQL when missing (Debian, as root), creates
 #                                        a fresh cluster, starts it and prints on stdout:
 #                                        BERTH_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres
@@ -91,7 +92,8 @@ start() {
 }
 
 case "${1:-}" in
+  install) pg_bin >/dev/null || install_postgres ;;
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
 esac

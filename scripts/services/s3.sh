@@ -2,6 +2,7 @@
 # A real S3-compatible object store on loopback for the test suites: Ceph radosgw over one
 # monitor and one BlueStore OSD in a sparse file (no mgr). Needs root (Debian packages, daemons).
 #
+#   scripts/services/s3.sh install installs the packages when missing (what start does first)
 #   scripts/services/s3.sh start   installs ceph-mon ceph-osd radosgw ceph-common when missing,
 #                                  bootstraps a fresh cluster, starts it and prints on stdout:
 #                                  BERTH_TEST_S3_ENDPOINT=http://127.0.0.1:PORT
@@ -163,7 +164,8 @@ CONF
 }
 
 case "${1:-}" in
+  install) command -v radosgw >/dev/null 2>&1 && command -v ceph-mon >/dev/null 2>&1 && command -v ceph-osd >/dev/null 2>&1 || install_ceph ;;
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
 esac
