@@ -129,18 +129,13 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; flags?: ConfigInp
     ...fromEnv(env),
     ...Object.fromEntries(Object.entries(options.flags ?? {}).filter(([, v]) => v !== undefined)),
   };
-  merged.autoCreate = coerceBoolean(merged.autoCreate);
-  merged.s3ForcePathStyle = coerceBoolean(merged.s3ForcePathStyle);
-  for (const key of ['s3RedirectSeconds', 's3ChunkMiB']) {
-    if (typeof merged[key] === 'string' && /^\d+$/.test(merged[key] as string)) merged[key] = Number(merged[key]);
-  }
-  merged.gcUntagged = coerceBoolean(merged.gcUntagged);
   for (const key of ['gcIntervalSeconds', 'gcGraceSeconds', 'uploadTtlSeconds']) merged[key] = durationSeconds(merged[key]);
-  for (const key of ['tokenTtlSeconds', 'loginFailureLimit']) {
-    if (typeof merged[key] === 'string' && /^\d+$/.test(merged[key] as string)) merged[key] = Number(merged[key]);
-  }
-  for (const key of ['tokenTtlSeconds', 'loginFailureLimit', 'databasePoolSize']) {
-    if (typeof merged[key] === 'string' && /^\d+$/.test(merged[key] as string)) merged[key] = Number(merged[key]);
+  // Strings from the environment and flags become the numbers and booleans the schema names.
+  for (const [key, schema] of Object.entries(ConfigSchema.properties) as [string, { type?: string }][]) {
+    const value = merged[key];
+    if (typeof value !== 'string') continue;
+    if (schema.type === 'boolean') merged[key] = coerceBoolean(value);
+    else if ((schema.type === 'integer' || schema.type === 'number') && /^\d+$/.test(value)) merged[key] = Number(value);
   }
   const withDefaults = Value.Default(ConfigSchema, merged) as Record<string, unknown>;
   if (!Value.Check(ConfigSchema, withDefaults)) {
