@@ -13,7 +13,6 @@ export function gcMigration(dialect: Dialect): Migration {
       await db.schema.alterTable('blobs').addColumn('touched_at', big, (c) => c.notNull().defaultTo(0)).execute();
       await db.schema.alterTable('blobs').addColumn('deleting', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       await sql`UPDATE blobs SET touched_at = created_at`.execute(db);
-      await db.schema.createIndex('blobs_deleting').on('blobs').column('deleting').execute();
       await db.schema.createIndex('uploads_updated').on('uploads').column('updated_at').execute();
     },
   };
