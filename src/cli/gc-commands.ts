@@ -59,9 +59,9 @@ export function formatGcSummary(s: GcSummary, leftovers?: LeftoverSummary): stri
   const verb = s.dryRun ? 'would free' : 'freed';
   const lines = [
     `${s.dryRun ? 'dry run: ' : ''}${verb} ${s.blobsDeleted} blobs, ${formatBytes(s.bytesFreed)} (${s.bytesFreed} bytes)`,
-    `  manifests removed: ${s.manifestsRemoved}`,
-    `  blob links removed: ${s.linksRemoved}`,
-    `  upload sessions expired: ${s.uploadsExpired}`,
+    `  manifests ${s.dryRun ? 'to remove' : 'removed'}: ${s.manifestsRemoved}`,
+    `  blob links ${s.dryRun ? 'to remove' : 'removed'}: ${s.linksRemoved}`,
+    `  upload sessions ${s.dryRun ? 'to expire' : 'expired'}: ${s.uploadsExpired}`,
   ];
   if (s.blobsResumed > 0) lines.push(`  blobs of an interrupted run finished: ${s.blobsResumed}`);
   if (leftovers) lines.push(`  leftovers of interrupted uploads: ${leftovers.stagedUploads} staged uploads, ${leftovers.blobFiles} blob files, ${formatBytes(leftovers.bytes)}`);
