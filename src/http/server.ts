@@ -9,6 +9,8 @@ import { repositoryPlugin } from './repository/repository-plugin.ts';
 import type { HttpServices } from './services.ts';
 import { tokenPlugin } from './token/token-plugin.ts';
 import { adminPlugin } from './admin/admin-plugin.ts';
+import { permissionPlugin } from './repository/permission-plugin.ts';
+import { webPlugin } from './web/web-plugin.ts';
 
 /** A short unique id for each request: the trace id of logs and envelopes. */
 export function newTraceId(): string {
@@ -74,5 +76,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
   await app.register(ociPlugin, { services });
   await app.register(extPlugin, { services, images: services.images });
   await app.register(repositoryPlugin, { services, admin: services.projectAdmin });
+  await app.register(permissionPlugin, { services });
+  await app.register(webPlugin);
   return app;
 }
