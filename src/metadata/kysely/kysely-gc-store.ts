@@ -2,19 +2,10 @@ import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { Digest } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
 import type { GcBatch, GcBlob, GcStore, ImageKey } from '../gc-store.ts';
+import { chunked, IN_CHUNK, PAIR_CHUNK } from './chunked.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
-
-/** SQLite limits bound parameters: IN lists and pair lists are chunked well below it. */
-const IN_CHUNK = 500;
-const PAIR_CHUNK = 200;
-
-function chunked<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 /** Runs `fn` in the current transaction, or in a new one. */
 function inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {

@@ -2,18 +2,10 @@ import { type Kysely, sql } from 'kysely';
 import type { Digest } from '../../domain/digest.ts';
 import type { GcBlob } from '../gc-store.ts';
 import type { BrokenRef, DanglingTag, IntegrityStore } from '../integrity-store.ts';
+import { chunked, IN_CHUNK, PAIR_CHUNK } from './chunked.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
-
-const IN_CHUNK = 500;
-const PAIR_CHUNK = 200;
-
-function chunked<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 export class KyselyIntegrityStore implements IntegrityStore {
   constructor(private readonly db: Db) {}

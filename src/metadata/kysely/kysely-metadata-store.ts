@@ -23,6 +23,7 @@ import { KyselyImageStore } from './kysely-image-store.ts';
 import { KyselyProjectStore } from './kysely-project-store.ts';
 import type { AuthStore } from '../auth-store.ts';
 import { KyselyAuthStore } from './kysely-auth-store.ts';
+import { chunked } from './chunked.ts';
 import type { Database } from './schema.ts';
 import type { GcStore } from '../gc-store.ts';
 import type { IntegrityStore } from '../integrity-store.ts';
@@ -77,13 +78,6 @@ const toManifest = (row: Selectable<Database['manifests']>): ManifestWithContent
   content: Buffer.isBuffer(row.content) ? row.content : Buffer.from(row.content),
 });
 
-/** SQLite limits bound parameters; chunk IN lists well below it. */
-const IN_CHUNK = 500;
-function chunks<T>(items: T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += IN_CHUNK) out.push(items.slice(i, i + IN_CHUNK));
-  return out;
-}
 
 class KyselyNamespaces implements NamespaceStore {
   constructor(private readonly db: Db) {}
@@ -188,7 +182,7 @@ class KyselyBlobs implements BlobIndex {
 
   async linkedSizes(imageId: number, digests: Digest[]): Promise<Map<Digest, number>> {
     const found = new Map<Digest, number>();
-    for (const part of chunks([...new Set(digests)])) {
+    for (const part of chunked([...new Set(digests)])) {
       const rows = await this.db
         .selectFrom('image_blobs')
         .innerJoin('blobs', 'blobs.digest', 'image_blobs.digest')
@@ -241,7 +235,7 @@ class KyselyManifests implements ManifestIndex {
           ...[...new Set(m.blobRefs)].map((ref) => ({ image_id: imageId, digest: m.digest, ref, kind: 'blob' })),
           ...[...new Set(m.manifestRefs)].map((ref) => ({ image_id: imageId, digest: m.digest, ref, kind: 'manifest' })),
         ];
-        for (const part of chunks(refs)) {
+        for (const part of chunked(refs)) {
           await trx
             .insertInto('manifest_refs')
             .values(part)
@@ -282,7 +276,7 @@ class KyselyManifests implements ManifestIndex {
 
   async missing(imageId: number, digests: Digest[]): Promise<Digest[]> {
     const found = new Set<string>();
-    for (const part of chunks([...new Set(digests)])) {
+    for (const part of chunked([...new Set(digests)])) {
       const rows = await this.db
         .selectFrom('manifests')
         .select('digest')
@@ -318,7 +312,7 @@ class KyselyManifests implements ManifestIndex {
 
   async totalSizes(imageId: number, digests: Digest[]): Promise<Map<Digest, number>> {
     const found = new Map<Digest, number>();
-    for (const part of chunks([...new Set(digests)])) {
+    for (const part of chunked([...new Set(digests)])) {
       const rows = await this.db
         .selectFrom('manifests')
         .select(['digest', 'total_size'])
