@@ -97,7 +97,7 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
         await metadata.ping();
         await blobs.stat('sha256:0000000000000000000000000000000000000000000000000000000000000000' as never);
       },
-      options: { baseUrl: config.baseUrl },
+      options: { baseUrl: config.baseUrl, headersTimeoutMs: config.headersTimeoutSeconds * 1000, idleTimeoutMs: config.idleTimeoutSeconds * 1000 },
     },
     logger,
   );

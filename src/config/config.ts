@@ -27,6 +27,8 @@ export const ConfigSchema = Type.Object(
     gcIntervalSeconds: Type.Integer({ minimum: 0, description: 'seconds between background garbage collections; 0 disables them (and the start-up sweep)', default: 3600 }),
     gcGraceSeconds: Type.Integer({ minimum: 0, description: 'age before an unreferenced blob or link is collected: protects uploads not yet referenced by a manifest', default: 3600 }),
     uploadTtlSeconds: Type.Integer({ minimum: 0, description: 'idle time after which an upload session and its bytes are removed', default: 24 * 3600 }),
+    headersTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 3600, description: 'a client must send its request headers within this time (slow-loris guard)', default: 30 }),
+    idleTimeoutSeconds: Type.Integer({ minimum: 1, description: 'a connection that sends and receives nothing for this long is closed, also mid-body (a stalled upload is cut and its lock released)', default: 300 }),
     gcUntagged: Type.Boolean({ description: 'GC also removes untagged manifests that no index lists and no live subject holds', default: false }),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
   },
@@ -62,6 +64,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   gcGraceSeconds: 'BERTH_GC_GRACE',
   uploadTtlSeconds: 'BERTH_UPLOAD_TTL',
   gcUntagged: 'BERTH_GC_UNTAGGED',
+  headersTimeoutSeconds: 'BERTH_HEADERS_TIMEOUT',
+  idleTimeoutSeconds: 'BERTH_IDLE_TIMEOUT',
 };
 
 export class ConfigError extends Error {
@@ -129,7 +133,7 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; flags?: ConfigInp
     ...fromEnv(env),
     ...Object.fromEntries(Object.entries(options.flags ?? {}).filter(([, v]) => v !== undefined)),
   };
-  for (const key of ['gcIntervalSeconds', 'gcGraceSeconds', 'uploadTtlSeconds']) merged[key] = durationSeconds(merged[key]);
+  for (const key of ['gcIntervalSeconds', 'gcGraceSeconds', 'uploadTtlSeconds', 'headersTimeoutSeconds', 'idleTimeoutSeconds']) merged[key] = durationSeconds(merged[key]);
   // Strings from the environment and flags become the numbers and booleans the schema names.
   for (const [key, schema] of Object.entries(ConfigSchema.properties) as [string, { type?: string }][]) {
     const value = merged[key];

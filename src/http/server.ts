@@ -19,20 +19,24 @@ export function newTraceId(): string {
 
 /** The HTTP edge: one Fastify instance with the `/v2` scope and the operational endpoints. */
 export async function createHttpServer(services: HttpServices, logger: Logger): Promise<FastifyInstance> {
+  const headersTimeout = services.options.headersTimeoutMs ?? 30_000;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'traceId' }),
     genReqId: newTraceId,
     // Large pushes take as long as they take; idle sockets and slow headers are cut instead.
     requestTimeout: 0,
-    connectionTimeout: 5 * 60_000,
+    // Idle sockets, also mid-body: a client that stalls (a body shorter than its Content-Length)
+    // is cut, which fails the handler's stream and releases the upload's lock.
+    connectionTimeout: services.options.idleTimeoutMs ?? 5 * 60_000,
+    // Node checks the headers deadline only every connectionsCheckingInterval (30 s by default).
+    http: { headersTimeout, connectionsCheckingInterval: Math.max(250, Math.min(5_000, headersTimeout / 4)) },
     keepAliveTimeout: 75_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 1000 },
     bodyLimit: 1024 * 1024,
   });
-  app.server.headersTimeout = 30_000;
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-trace-id', req.id);

@@ -26,5 +26,8 @@ export interface HttpServices {
   readonly options: {
     /** Externally visible URL without trailing slash; undefined for relative Locations. */
     readonly baseUrl: string | undefined;
+    /** Slow-loris and stalled-body guards, in ms; defaults 30 s and 5 min when unset. */
+    readonly headersTimeoutMs?: number;
+    readonly idleTimeoutMs?: number;
   };
 }

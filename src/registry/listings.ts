@@ -27,7 +27,11 @@ export function parsePageQuery(n: string | undefined, last: string | undefined):
     if (!/^\d{1,9}$/.test(n)) throw new RegistryError('PARAMETER_INVALID', 'n must be a non-negative integer', { n: n.slice(0, 50) });
     page.n = Math.min(Number(n), MAX_PAGE);
   }
-  if (last !== undefined && last !== '') page.last = last;
+  if (last !== undefined && last !== '') {
+    // No name or tag holds a control character; PostgreSQL would refuse a NUL with a 500.
+    if (last.length > 1000 || /[\u0000-\u001f]/.test(last)) throw new RegistryError('PARAMETER_INVALID', 'last is not a repository name or tag', { last: last.slice(0, 50) });
+    page.last = last;
+  }
   return page;
 }
 

@@ -98,7 +98,7 @@ export async function extPlugin(app: FastifyInstance, opts: { services: HttpServ
     schema: {
       summary: 'Images of a repo, sorted by name; total in X-Total-Count',
       params: ProjectRepoParams,
-      querystring: Type.Composite([PageQuery, Type.Object({ name: Type.Optional(Type.String({ maxLength: 255, description: 'substring filter' })) })]),
+      querystring: Type.Composite([PageQuery, Type.Object({ name: Type.Optional(Type.String({ maxLength: 255, pattern: '^[^\\u0000-\\u001f]*$', description: 'substring filter (no control characters: PostgreSQL refuses NUL, SQLite stops at it)' })) })]),
       response: DocEnvelope(Type.Array(ImageItem)),
     },
   }, async (req, reply) => {

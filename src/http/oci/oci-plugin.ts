@@ -65,6 +65,13 @@ function parseContentRange(header: string | undefined): ChunkRange | undefined {
   return { start: Number(m[1]), end: Number(m[2]) };
 }
 
+/** A query parameter given at most once; a repeated one is ambiguous (which digest did the client mean?). */
+function singleParam(query: URLSearchParams, key: string): string | undefined {
+  const values = query.getAll(key);
+  if (values.length > 1) throw new RegistryError('DIGEST_INVALID', `${key} is given ${values.length} times`);
+  return values[0];
+}
+
 /** Reads a body of at most `limit` bytes; 413 past it. */
 async function readLimited(stream: Readable, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -308,8 +315,8 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
       });
       if (mounted) return blobCreated(reply, name, digest);
     }
-    const digestParam = query.get('digest');
-    if (digestParam !== null) {
+    const digestParam = singleParam(query, 'digest');
+    if (digestParam !== undefined) {
       const digest = parseDigest(digestParam);
       await s.uploads.monolithic(name, digest, req.raw, push);
       return blobCreated(reply, name, digest);
@@ -344,7 +351,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
         return uploadAccepted(reply, name, id, state.offset, 202);
       }
       case 'PUT': {
-        const digest = parseDigest(query.get('digest') ?? undefined);
+        const digest = parseDigest(singleParam(query, 'digest'));
         const range = parseContentRange(req.headers['content-range']);
         const body = hasBody(req) ? req.raw : undefined;
         await s.uploads.finish(name, id, digest, body, range, contentLength(req));
