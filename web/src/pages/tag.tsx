@@ -90,7 +90,7 @@ export function TagPage({ project, repo, image, tag }: { project: string; repo: 
               <section class="panel" aria-labelledby="overview-h">
                 <h2 id="overview-h">Overview</h2>
                 <dl class="facts">
-                  <div><dt>Manifest digest</dt><dd class="mono break" data-testid="digest">{digest || '-'}</dd></div>
+                  <div class="wide"><dt>Manifest digest</dt><dd class="mono break" data-testid="digest">{digest || '-'}</dd></div>
                   <div><dt>Image id</dt><dd class="mono break" title={`sha256:${d.basic.sha256}`}>{shortDigest(d.basic.sha256)}</dd></div>
                   <div><dt>OS / architecture</dt><dd data-testid="platform">{d.basic.os || '-'}{arch ? ` / ${arch}` : ''}</dd></div>
                   <div><dt>Size</dt><dd title={`${d.basic.size} bytes`}>{bytes(d.basic.size)}</dd></div>
