@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { digestAlgorithm, digestHex, isDigest, type Digest } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
 import { FileAppender, SYNC_EVERY } from './file-appender.ts';
+import { FileReadStream } from './file-read-stream.ts';
 import type { BlobStat, BlobStore, ByteRange, UploadStaging } from '../blob-store.ts';
 
 const STREAM_CHUNK = 1024 * 1024;
@@ -83,12 +84,7 @@ export class FsBlobStore implements BlobStore {
       if (isMissing(err)) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
       throw err;
     }
-    return createReadStream('', {
-      fd: handle,
-      highWaterMark: STREAM_CHUNK,
-      ...(range ? { start: range.start, end: range.end } : {}),
-      ...(signal ? { signal } : {}),
-    });
+    return new FileReadStream(handle, range?.start, range?.end, signal);
   }
 
   async delete(digest: Digest): Promise<boolean> {
