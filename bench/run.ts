@@ -8,7 +8,7 @@
  *   --only a,b,...      run only these scenarios (a b c d e f g x)
  *   --out FILE          JSON lines file (default bench/results/<timestamp>.jsonl)
  *   --ref-auth none     run the reference without htpasswd (default: bcrypt htpasswd, as Berth has auth)
- *   --berth MODE        bundle (default: src/ bundled by esbuild into .tmp/bench-dist), dist
+ *   --berth MODE        bundle (default: src/ bundled by esbuild into .tmp/bench-split), dist
  *                       (dist/main.js from npm run build) or tsx (src/ through the tsx loader)
  *   --cpu-prof DIR      run Berth under node --cpu-prof, profiles written to DIR
  *   --load node         use the Node load generator instead of wrk

@@ -3,7 +3,7 @@
  * port with a fresh temporary data directory, and sampling their memory and CPU from /proc.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -81,7 +81,7 @@ async function waitHttp(url: string, child: ChildProcess, timeoutMs: number, out
 
 export interface BerthOptions {
   /**
-   * `bundle` (default): src/ bundled by esbuild into .tmp/bench-dist (dependencies external),
+   * `bundle` (default): src/ bundled by esbuild into .tmp/bench-split (dependencies external, chunks split),
    * built fresh for each benchmark, so no tsx loader thread sits in the measured RSS;
    * `dist`: dist/main.js from `npm run build`; `tsx`: the sources through tsx.
    */
@@ -95,20 +95,24 @@ let bundled: string | undefined;
 /** Bundles src/main.ts once per benchmark process; returns the bundle's path. */
 function bundleBerth(root: string): string {
   if (bundled) return bundled;
-  const outfile = join(root, '.tmp', 'bench-dist', 'berth.mjs');
+  const outdir = join(root, '.tmp', 'bench-split');
+  rmSync(outdir, { recursive: true, force: true });
+  // --splitting keeps src/'s dynamic imports lazy, as in dist/: without it esbuild hoists them,
+  // and the PostgreSQL and S3 drivers (pg, the AWS SDK: 15 MiB of RSS) loaded at every start.
   execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), [
     join(root, 'src', 'main.ts'),
     '--bundle',
+    '--splitting',
     '--platform=node',
     '--format=esm',
     '--packages=external',
     '--target=node20',
     '--sourcemap',
     '--log-level=warning',
-    `--outfile=${outfile}`,
+    `--outdir=${outdir}`,
   ], { stdio: 'inherit' });
-  bundled = outfile;
-  return outfile;
+  bundled = join(outdir, 'main.js');
+  return bundled;
 }
 
 /** Berth, embedded (SQLite + fs), with a fresh data dir and the admin password set. */
