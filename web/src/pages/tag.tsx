@@ -97,7 +97,7 @@ export function TagPage({ project, repo, image, tag }: { project: string; repo: 
                   <div><dt>Downloads</dt><dd>{count(d.basic.downloadCount)}</dd></div>
                   <div><dt>Last modified</dt><dd><span title={absolute(d.basic.lastModifiedDate)}>{relative(d.basic.lastModifiedDate)}</span> by {d.basic.lastModifiedBy || '-'}</dd></div>
                   <div><dt>Created</dt><dd>{d.metadata.created ? absolute(d.metadata.created) : '-'}</dd></div>
-                  <div><dt>Media type</dt><dd class="mono break small">{d.metadata['docker.manifest.type'] ?? '-'}</dd></div>
+                  <div class="wide"><dt>Media type</dt><dd class="mono break small">{d.metadata['docker.manifest.type'] ?? '-'}</dd></div>
                 </dl>
               </section>
 

@@ -68,28 +68,22 @@ export function TokensPage() {
             </div>
           )}
           <Loaded load={tokens} what="tokens">
-            {(list) =>
-              list.length === 0 ? <Empty><p>You have no access tokens.</p></Empty> : (
-                <div class="table-wrap">
-                  <table>
-                    <caption class="sr-only">Your access tokens</caption>
-                    <thead><tr><th scope="col">Name</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-                    <tbody>
-                      {list.map((t) => (
-                        <tr key={t.name}>
-                          <td class="strong">{t.name}{t.name === session.sessionToken && <span class="badge badge-pre">this session</span>}</td>
-                          <td><span title={absolute(t.createdAt)}>{relative(t.createdAt)}</span></td>
-                          <td>{t.expiredAt ? absolute(t.expiredAt) : 'never'}</td>
-                          <td class="actions">
-                            <button type="button" class="btn btn-small btn-danger-outline" onClick={() => setRevoking(t.name)} aria-label={`Revoke token ${t.name}`}>Revoke</button>
-                          </td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
-              )
-            }
+            {(all) => {
+              const list = all.filter((t) => !isSession(t.name));
+              const sessions = all.filter((t) => isSession(t.name));
+              return (
+                <>
+                  {list.length === 0 ? <Empty><p>You have no access tokens.</p></Empty> : <TokenTable list={list} caption="Your access tokens" current={session.sessionToken} onRevoke={setRevoking} />}
+                  {sessions.length > 0 && (
+                    <details class="sessions">
+                      <summary>Browser sessions ({sessions.length})</summary>
+                      <p class="muted small">Signing in here with a password creates a short-lived token for that tab; signing out revokes it, otherwise it expires by itself.</p>
+                      <TokenTable list={sessions} caption="Browser sessions" current={session.sessionToken} onRevoke={setRevoking} />
+                    </details>
+                  )}
+                </>
+              );
+            }}
           </Loaded>
         </>
       )}
@@ -111,5 +105,30 @@ export function TokensPage() {
         </Confirm>
       )}
     </main>
+  );
+}
+
+const isSession = (name: string) => name.startsWith('web-session-');
+
+function TokenTable({ list, caption, current, onRevoke }: { list: AccessToken[]; caption: string; current: string | undefined; onRevoke: (name: string) => void }) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <caption class="sr-only">{caption}</caption>
+        <thead><tr><th scope="col">Name</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>
+          {list.map((t) => (
+            <tr key={t.name}>
+              <td class="strong break">{t.name}{t.name === current && <span class="badge badge-pre">this session</span>}</td>
+              <td><span title={absolute(t.createdAt)}>{relative(t.createdAt)}</span></td>
+              <td>{t.expiredAt ? absolute(t.expiredAt) : 'never'}</td>
+              <td class="actions">
+                <button type="button" class="btn btn-small btn-danger-outline" onClick={() => onRevoke(t.name)} aria-label={`Revoke token ${t.name}`}>Revoke</button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
