@@ -59,10 +59,12 @@ export function formatGcSummary(s: GcSummary, leftovers?: LeftoverSummary): stri
   const verb = s.dryRun ? 'would free' : 'freed';
   const lines = [
     `${s.dryRun ? 'dry run: ' : ''}${verb} ${s.blobsDeleted} blobs, ${formatBytes(s.bytesFreed)} (${s.bytesFreed} bytes)`,
+    `  tags ${s.dryRun ? 'to remove' : 'removed'} by retention rules: ${s.tagsExpired}`,
     `  manifests ${s.dryRun ? 'to remove' : 'removed'}: ${s.manifestsRemoved}`,
     `  blob links ${s.dryRun ? 'to remove' : 'removed'}: ${s.linksRemoved}`,
     `  upload sessions ${s.dryRun ? 'to expire' : 'expired'}: ${s.uploadsExpired}`,
   ];
+  if (s.dryRun) for (const t of s.expiredTags) lines.push(`  would remove tag ${t.name}:${t.tag} (${t.digest})`);
   if (s.blobsResumed > 0) lines.push(`  blobs of an interrupted run finished: ${s.blobsResumed}`);
   if (leftovers) lines.push(`  leftovers of interrupted uploads: ${leftovers.stagedUploads} staged uploads, ${leftovers.blobFiles} blob files, ${formatBytes(leftovers.bytes)}`);
   lines.push(`  took ${(s.durationMs / 1000).toFixed(2)} s`);
@@ -86,6 +88,7 @@ export function formatFsckReport(r: FsckReport): string {
 
 const PHASES: Record<GcPhase, string> = {
   resume: 'finishing interrupted deletions',
+  retention: 'tag retention',
   manifests: 'untagged manifests',
   links: 'blob links',
   blobs: 'blobs',

@@ -1,9 +1,28 @@
 import type { Digest } from '../domain/digest.ts';
+import type { RetentionRule } from '../domain/retention.ts';
 
 /** A blob row as garbage collection sees it. */
 export interface GcBlob {
   digest: Digest;
   size: number;
+}
+
+/** A repo whose tag retention rules GC applies. */
+export interface RetentionRepo {
+  project: string;
+  repo: string;
+  rules: RetentionRule[];
+}
+
+/** A tag of one image of a repo, as retention sees it. */
+export interface RetentionTagRow {
+  imageId: number;
+  /** The image part of the name. */
+  image: string;
+  name: string;
+  digest: Digest;
+  /** When the tag was last pushed (epoch ms). */
+  pushedAt: number;
 }
 
 /** A manifest of one image, or a blob link of one image: the keys GC pages by. */
@@ -55,6 +74,12 @@ export interface GcStore {
   existingUploads(ids: string[]): Promise<Set<string>>;
   /** Those of `digests` that have a blob row (in any state). */
   existingBlobs(digests: Digest[]): Promise<Set<Digest>>;
+  /** Repos with tag retention rules, except repos with immutable tags (their tags never go). */
+  retentionRepos(): Promise<RetentionRepo[]>;
+  /** Every tag of the repo's images. */
+  repoTags(project: string, repo: string): Promise<RetentionTagRow[]>;
+  /** Deletes those of `tags` not pushed again since they were read; returns the deleted. */
+  removeTags(tags: RetentionTagRow[]): Promise<RetentionTagRow[]>;
   /**
    * Runs `fn` against a view of the store whose changes are all rolled back at the end: a dry
    * run reports exactly what a real run would remove. Holds one transaction for its duration.

@@ -1,11 +1,13 @@
 import type { Digest } from '../domain/digest.ts';
 import type { ImageFacts } from '../domain/image-facts.ts';
+import type { RetentionRule } from '../domain/retention.ts';
 import type { RepositoryName } from '../domain/names.ts';
 import type { AuthStore } from './auth-store.ts';
 import type { GcStore } from './gc-store.ts';
 import type { IntegrityStore } from './integrity-store.ts';
 import type { ImageStore } from './image-store.ts';
 import type { ProjectStore } from './project-store.ts';
+import type { QuotaStore } from './quota-store.ts';
 
 /** Times are milliseconds since the epoch (UTC). */
 export interface ProjectRecord {
@@ -14,6 +16,8 @@ export interface ProjectRecord {
   description: string;
   createdBy: string;
   createdAt: number;
+  /** Quota in bytes; null (or absent) = unlimited (quota-store.ts). */
+  quotaBytes?: number | null;
 }
 
 export interface RepoRecord {
@@ -24,6 +28,12 @@ export interface RepoRecord {
   description: string;
   createdBy: string;
   createdAt: number;
+  /** Quota in bytes; null (or absent) = unlimited (quota-store.ts). */
+  quotaBytes?: number | null;
+  /** A pushed tag cannot be moved to another digest or deleted. */
+  immutableTags?: boolean;
+  /** Tag retention rules GC applies; empty = none. */
+  retention?: RetentionRule[];
 }
 
 /** An image: one OCI repository `{project}/{repo}/{image}`. */
@@ -124,7 +134,10 @@ export interface BlobIndex {
    */
   putBlob(digest: Digest, size: number, now: number): Promise<void>;
   getBlob(digest: Digest): Promise<{ size: number } | undefined>;
-  /** Makes the blob part of the image; idempotent. false (and no link) when the blob is not recorded or GC is deleting it. */
+  /**
+   * Makes the blob part of the image; idempotent. false (and no link) when the blob is not
+   * recorded or GC is deleting it; DENIED when the link would exceed a quota (quota-store.ts).
+   */
   link(imageId: number, digest: Digest, now: number): Promise<boolean>;
   /** The blob's size when it is linked to the image. */
   getLinked(imageId: number, digest: Digest): Promise<{ size: number } | undefined>;
@@ -136,7 +149,11 @@ export interface BlobIndex {
 
 export interface ManifestIndex {
   /** Stores the manifest (idempotent by digest) and, when given, points the tag at it; atomic. */
-  put(imageId: number, manifest: NewManifest, tag?: { name: string; actor: string; now: number }): Promise<void>;
+  /**
+   * With `tag.immutable`, a tag that already points at another digest is not moved: DENIED.
+   * Enforces the project's and repo's quotas in the same transaction (quota-store.ts).
+   */
+  put(imageId: number, manifest: NewManifest, tag?: { name: string; actor: string; now: number; immutable?: boolean }): Promise<void>;
   get(imageId: number, digest: Digest): Promise<ManifestWithContent | undefined>;
   getByTag(imageId: number, tag: string): Promise<ManifestWithContent | undefined>;
   /** Those of `digests` that are not manifests of the image. */
@@ -144,6 +161,8 @@ export interface ManifestIndex {
   /** Deletes the manifest and every tag pointing at it; false when it was not there. */
   delete(imageId: number, digest: Digest): Promise<boolean>;
   deleteTag(imageId: number, tag: string): Promise<boolean>;
+  /** Names of the image's tags that point at `digest`. */
+  tagsOf(imageId: number, digest: Digest): Promise<string[]>;
   listTags(imageId: number, page: Page): Promise<string[]>;
   /** `totalSize` of each of `digests` that is a manifest of the image. */
   totalSizes(imageId: number, digests: Digest[]): Promise<Map<Digest, number>>;
@@ -175,6 +194,8 @@ export interface MetadataStore {
   readonly auth: AuthStore;
   readonly images: ImageStore;
   readonly projects: ProjectStore;
+  /** Storage used per project and repo, quota checks (quota-store.ts). */
+  readonly quotas: QuotaStore;
   /** Online garbage collection (gc-store.ts). */
   readonly gc: GcStore;
   /** Consistency checks and repairs for `berth fsck` (integrity-store.ts). */

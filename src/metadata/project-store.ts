@@ -1,13 +1,21 @@
+import type { RetentionRule } from '../domain/retention.ts';
 import type { ProjectRecord, RepoRecord } from './metadata-store.ts';
 
 export interface ProjectUpdate {
   displayName?: string;
   description?: string;
+  /** null = unlimited. */
+  quotaBytes?: number | null;
 }
 
 export interface RepoUpdate {
   public?: boolean;
   description?: string;
+  /** null = unlimited. */
+  quotaBytes?: number | null;
+  immutableTags?: boolean;
+  /** Replaces the repo's retention rules; [] removes them. */
+  retention?: RetentionRule[];
 }
 
 /** Projects and repos as first-class records for the management API. */

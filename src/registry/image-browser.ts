@@ -7,6 +7,7 @@ import type { ImageRecord, ManifestWithContent } from '../metadata/metadata-stor
 import type { BlobRead, Blobs } from './blobs.ts';
 import type { RegistryDeps } from './deps.ts';
 import type { Manifests } from './manifests.ts';
+import { assertMayRemoveTags } from './tag-policy.ts';
 import type { Repositories } from './repositories.ts';
 
 /** Stages a tag moves through, only forward. */
@@ -131,12 +132,14 @@ export class ImageBrowser {
   /** Deletes the image with all its tags and manifests; its blobs become garbage for GC. */
   async deleteImage(project: string, repo: string, image: string): Promise<void> {
     const record = await this.requireImage(project, repo, image);
+    await assertMayRemoveTags(this.deps, record, { image: true });
     await this.deps.metadata.images.delete(record.id);
   }
 
   async deleteTag(project: string, repo: string, image: string, tag: string | undefined): Promise<void> {
     const record = await this.requireImage(project, repo, image);
     await this.requireTag(record, image, tag);
+    await assertMayRemoveTags(this.deps, record, { tag: tag! });
     await this.deps.metadata.manifests.deleteTag(record.id, tag!);
   }
 

@@ -8,9 +8,12 @@ import type { ImageRecord, ManifestWithContent } from '../metadata/metadata-stor
 import type { RegistryDeps } from './deps.ts';
 import type { PushContext } from './uploads.ts';
 import type { Repositories } from './repositories.ts';
+import { assertMayRemoveTags } from './tag-policy.ts';
 
 const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set([MediaType.OciConfig, MediaType.DockerConfig]);
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+const CONFIG_CACHE_ENTRY_BYTES = 64 * 1024;
+const CONFIG_CACHE_BYTES = 2 * 1024 * 1024;
 
 export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
 
@@ -155,16 +158,41 @@ export class Manifests {
     }
     const totalSize = (parsed.config?.size ?? 0) + parsed.layers.reduce((a, l) => a + l.size, 0);
     const config = parsed.config && IMAGE_CONFIG_TYPES.has(parsed.config.mediaType) && parsed.config.size <= MAX_CONFIG_BYTES
-      ? await this.readSmallBlob(parsed.config.digest)
+      ? await this.readSmallBlob(parsed.config.digest, parsed.config.size)
       : undefined;
     return { totalSize, facts: imageFacts(parsed.layers, config) };
   }
 
-  private async readSmallBlob(digest: Digest): Promise<Buffer | undefined> {
+  /**
+   * Recently read small configs by digest. Content-addressed bytes never change, so there is
+   * nothing to invalidate; re-tagging a manifest (or pushing one image under many tags) then
+   * reads its config once, not once per PUT.
+   */
+  private readonly configCache = new Map<Digest, Buffer>();
+  private configCacheBytes = 0;
+
+  private async readSmallBlob(digest: Digest, size: number): Promise<Buffer | undefined> {
+    const cached = this.configCache.get(digest);
+    if (cached) {
+      this.configCache.delete(digest); // most recently used last
+      this.configCache.set(digest, cached);
+      return cached;
+    }
     try {
       const chunks: Buffer[] = [];
-      for await (const chunk of await this.deps.blobs.read(digest)) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks);
+      // The exact range (the size was checked against the blob): no read buffer larger than the config.
+      for await (const chunk of await this.deps.blobs.read(digest, size > 0 ? { start: 0, end: size - 1 } : undefined)) chunks.push(chunk as Buffer);
+      const bytes = Buffer.concat(chunks);
+      if (bytes.length <= CONFIG_CACHE_ENTRY_BYTES) {
+        this.configCache.set(digest, bytes);
+        this.configCacheBytes += bytes.length;
+        for (const [d, b] of this.configCache) {
+          if (this.configCacheBytes <= CONFIG_CACHE_BYTES) break;
+          this.configCache.delete(d);
+          this.configCacheBytes -= b.length;
+        }
+      }
+      return bytes;
     } catch {
       return undefined; // facts are a convenience: a config that cannot be read leaves them empty
     }
@@ -174,6 +202,7 @@ export class Manifests {
   async delete(name: string, reference: string): Promise<void> {
     const ref = lookupReference(reference, name);
     const image = await this.repositories.require(name);
+    await assertMayRemoveTags(this.deps, image, ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest });
     const deleted = ref.kind === 'tag'
       ? await this.deps.metadata.manifests.deleteTag(image.id, ref.tag)
       : await this.deps.metadata.manifests.delete(image.id, ref.digest);

@@ -130,7 +130,7 @@ export class Uploads {
       try {
         await this.commit(image, id, digest, size);
       } catch (err) {
-        if (err instanceof RegistryError && err.code === 'DIGEST_INVALID') await this.discard(id);
+        if (err instanceof RegistryError && (err.code === 'DIGEST_INVALID' || err.code === 'DENIED')) await this.discard(id);
         throw err;
       }
       await this.deps.metadata.uploads.delete(id);
@@ -202,6 +202,9 @@ export class Uploads {
     }
     // The row first: it protects the digest from GC (which deletes bytes before rows), so the
     // bytes committed next cannot be deleted by a GC run that already chose this digest.
+    // Quotas: an early check so an over-quota blob is normally not stored at all; `link` below
+    // re-checks under the project/repo lock (quota-store.ts), which is what holds under concurrency.
+    await this.deps.metadata.quotas.check(image.id, { blobs: [{ digest, size }] });
     const now = this.deps.now();
     await this.deps.metadata.blobs.putBlob(digest, size, now);
     await this.deps.blobs.uploads.commit(id, digest);

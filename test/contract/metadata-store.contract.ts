@@ -69,8 +69,8 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
     });
 
     describe('namespaces', () => {
-      const project = { name: 'demo', displayName: 'Demo', description: 'first', createdBy: 'alice', createdAt: T0 };
-      const repo = { project: 'demo', name: 'docker', type: 'DOCKER', public: true, description: 'd', createdBy: 'alice', createdAt: T0 };
+      const project = { name: 'demo', displayName: 'Demo', description: 'first', createdBy: 'alice', createdAt: T0, quotaBytes: null };
+      const repo = { project: 'demo', name: 'docker', type: 'DOCKER', public: true, description: 'd', createdBy: 'alice', createdAt: T0, quotaBytes: null, immutableTags: false, retention: [] };
 
       it('creates and reads a project; a second create leaves the first as it is', async () => {
         assert.equal(await store.namespaces.getProject('demo'), undefined);

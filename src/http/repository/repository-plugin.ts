@@ -15,6 +15,8 @@ const ProjectSchema = Type.Object({
   createdBy: Type.String(),
   createdDate: Type.String(),
   imageCount: Type.Integer(),
+  quota: Type.Union([Type.Integer(), Type.Null()], { description: 'bytes; null = unlimited' }),
+  usedBytes: Type.Integer({ description: 'bytes of the distinct blobs and manifests of the project' }),
 });
 
 const RepoSchema = Type.Object({
@@ -26,6 +28,16 @@ const RepoSchema = Type.Object({
   createdBy: Type.String(),
   createdDate: Type.String(),
   imageCount: Type.Integer(),
+  quota: Type.Union([Type.Integer(), Type.Null()], { description: 'bytes; null = unlimited' }),
+  usedBytes: Type.Integer({ description: 'bytes of the distinct blobs and manifests of the repo (a blob shared with another repo counts in both)' }),
+  immutableTags: Type.Boolean(),
+});
+
+const QuotaInput = Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'bytes; null or 0 = unlimited' }));
+
+const RetentionRuleSchema = Type.Object({
+  pattern: Type.String({ description: 'glob over the tag: * and ?' }),
+  keepLast: Type.Integer({ minimum: 0, description: 'keep this many most recently pushed matching tags per image' }),
 });
 
 const ForceQuery = Type.Object({
@@ -40,6 +52,8 @@ const projectView = (p: ProjectView) => ({
   createdBy: p.createdBy,
   createdDate: formatDate(p.createdAt),
   imageCount: p.imageCount,
+  quota: p.quotaBytes ?? null,
+  usedBytes: p.usedBytes,
 });
 
 const repoView = (r: RepoView) => ({
@@ -51,6 +65,9 @@ const repoView = (r: RepoView) => ({
   createdBy: r.createdBy,
   createdDate: formatDate(r.createdAt),
   imageCount: r.imageCount,
+  quota: r.quotaBytes ?? null,
+  usedBytes: r.usedBytes,
+  immutableTags: r.immutableTags === true,
 });
 
 type Body = Record<string, unknown>;
@@ -97,7 +114,7 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
   app.post('/repository/api/project/create', {
     schema: {
       summary: 'Create a project (system admins)',
-      body: Type.Object({ name: Type.String(), displayName: Type.Optional(Type.String()), description: Type.Optional(Type.String()) }),
+      body: Type.Object({ name: Type.String(), displayName: Type.Optional(Type.String()), description: Type.Optional(Type.String()), quota: QuotaInput }),
       response: DocEnvelope(ProjectSchema),
     },
   }, async (req, reply) => {
@@ -127,15 +144,17 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
     method: ['PUT', 'POST'],
     url: '/repository/api/project/update/:projectId',
     schema: {
-      summary: 'Update a project\'s display name or description (project admins)',
-      body: Type.Object({ displayName: Type.Optional(Type.String()), description: Type.Optional(Type.String()) }),
+      summary: 'Update a project\'s display name, description or quota (project admins; the quota: system admins)',
+      body: Type.Object({ displayName: Type.Optional(Type.String()), description: Type.Optional(Type.String()), quota: QuotaInput }),
       response: DocEnvelope(ProjectSchema),
     },
     handler: async (req, reply) => {
       await admin.project(req.params.projectId);
-      const principal = await requireManager(req, req.params.projectId);
-      const project = await admin.updateProject(req.params.projectId, body(req));
-      await s.auth.audit.record({ actor: principal.name, action: 'project.update', target: project.name, project: project.name, ip: req.ip });
+      const input = body(req);
+      // A project's quota is the system admins' to set: project admins must not lift their own limit.
+      const principal = await requireManager(req, input.quota === undefined ? req.params.projectId : undefined);
+      const project = await admin.updateProject(req.params.projectId, input);
+      await s.auth.audit.record({ actor: principal.name, action: 'project.update', target: project.name, project: project.name, ip: req.ip, ...(input.quota !== undefined ? { detail: `quota=${project.quotaBytes ?? 'unlimited'}` } : {}) });
       return ok(req, reply, projectView(project));
     },
   });
@@ -161,6 +180,8 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
         type: Type.Optional(Type.Literal('DOCKER')),
         public: Type.Optional(Type.Boolean()),
         description: Type.Optional(Type.String()),
+        quota: QuotaInput,
+        immutableTags: Type.Optional(Type.Boolean()),
       }),
       response: DocEnvelope(RepoSchema),
     },
@@ -195,15 +216,15 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
     method: ['PUT', 'POST'],
     url: '/repository/api/repo/update/:projectId/:repoName',
     schema: {
-      summary: 'Make a repo public or private, or change its description (project admins)',
-      body: Type.Object({ public: Type.Optional(Type.Boolean()), description: Type.Optional(Type.String()) }),
+      summary: 'Make a repo public or private, change its description, quota or immutable tags (project admins)',
+      body: Type.Object({ public: Type.Optional(Type.Boolean()), description: Type.Optional(Type.String()), quota: QuotaInput, immutableTags: Type.Optional(Type.Boolean()) }),
       response: DocEnvelope(RepoSchema),
     },
     handler: async (req, reply) => {
       await admin.repo(req.params.projectId, req.params.repoName);
       const principal = await requireManager(req, req.params.projectId);
       const repo = await admin.updateRepo(req.params.projectId, req.params.repoName, body(req));
-      await s.auth.audit.record({ actor: principal.name, action: 'repo.update', target: `${repo.project}/${repo.name}`, ip: req.ip, detail: `public=${repo.public}` });
+      await s.auth.audit.record({ actor: principal.name, action: 'repo.update', target: `${repo.project}/${repo.name}`, ip: req.ip, detail: `public=${repo.public} quota=${repo.quotaBytes ?? 'unlimited'} immutableTags=${repo.immutableTags === true}` });
       return ok(req, reply, repoView(repo));
     },
   });
@@ -217,5 +238,42 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
     const result = await admin.deleteRepo(req.params.projectId, req.params.repoName, force);
     await s.auth.audit.record({ actor: principal.name, action: 'repo.delete', target: `${req.params.projectId}/${req.params.repoName}`, ip: req.ip, detail: `force=${force} images=${result.images}` });
     return ok(req, reply, null);
+  });
+
+  // --- tag retention (applied by GC; docs/quotas-and-retention.md) ---
+  app.get<{ Params: { projectId: string; repoName: string } }>('/repository/api/repo/retention/:projectId/:repoName', {
+    schema: { summary: 'A repo\'s tag retention rules', response: DocEnvelope(Type.Array(RetentionRuleSchema)) },
+  }, async (req, reply) => {
+    await admin.repo(req.params.projectId, req.params.repoName);
+    await requireView(req, req.params.projectId, req.params.repoName);
+    return ok(req, reply, await admin.retention(req.params.projectId, req.params.repoName));
+  });
+
+  app.route<{ Params: { projectId: string; repoName: string } }>({
+    method: ['PUT', 'POST'],
+    url: '/repository/api/repo/retention/:projectId/:repoName',
+    schema: {
+      summary: 'Replace a repo\'s tag retention rules: keep the keepLast most recently pushed tags matching pattern, per image; [] removes them (project admins)',
+      response: DocEnvelope(Type.Array(RetentionRuleSchema)),
+    },
+    handler: async (req, reply) => {
+      await admin.repo(req.params.projectId, req.params.repoName);
+      const principal = await requireManager(req, req.params.projectId);
+      const rules = await admin.setRetention(req.params.projectId, req.params.repoName, req.body ?? []);
+      await s.auth.audit.record({ actor: principal.name, action: 'repo.retention', target: `${req.params.projectId}/${req.params.repoName}`, ip: req.ip, detail: JSON.stringify(rules).slice(0, 500) });
+      return ok(req, reply, rules);
+    },
+  });
+
+  app.get<{ Params: { projectId: string; repoName: string } }>('/repository/api/repo/retention/preview/:projectId/:repoName', {
+    schema: {
+      summary: 'Dry run: the tags the repo\'s retention rules would remove now',
+      response: DocEnvelope(Type.Array(Type.Object({ image: Type.String(), tag: Type.String(), digest: Type.String(), lastModifiedDate: Type.String() }))),
+    },
+  }, async (req, reply) => {
+    await admin.repo(req.params.projectId, req.params.repoName);
+    await requireView(req, req.params.projectId, req.params.repoName);
+    const tags = await admin.retentionPreview(req.params.projectId, req.params.repoName);
+    return ok(req, reply, tags.map((t) => ({ image: t.image, tag: t.tag, digest: t.digest, lastModifiedDate: formatDate(t.pushedAt) })));
   });
 }

@@ -1,8 +1,10 @@
 import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { Digest } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
-import type { GcBatch, GcBlob, GcStore, ImageKey } from '../gc-store.ts';
+import type { GcBatch, GcBlob, GcStore, ImageKey, RetentionRepo, RetentionTagRow } from '../gc-store.ts';
 import { chunked, IN_CHUNK, PAIR_CHUNK } from './chunked.ts';
+import { enforceQuota, pushTarget } from './kysely-quota-store.ts';
+import { removeTags, repoTags, retentionRepos } from './kysely-tag-rules.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -46,6 +48,7 @@ export async function claimBlob(db: Db, digest: Digest, size: number, now: numbe
 /** Links a live blob to the image (refreshing the link's grace period); false when the blob is missing or being deleted. */
 export async function linkBlob(db: Db, imageId: number, digest: Digest, now: number): Promise<boolean> {
   return inTransaction(db, async (trx) => {
+    await enforceQuota(trx, await pushTarget(trx, imageId), [digest]);
     const touched = await trx
       .updateTable('blobs')
       .set({ touched_at: now })
@@ -330,6 +333,18 @@ export class KyselyGcStore implements GcStore {
       for (const r of await this.db.selectFrom('blobs').select('digest').where('digest', 'in', part).execute()) found.add(r.digest as Digest);
     }
     return found;
+  }
+
+  retentionRepos(): Promise<RetentionRepo[]> {
+    return retentionRepos(this.db);
+  }
+
+  repoTags(project: string, repo: string): Promise<RetentionTagRow[]> {
+    return repoTags(this.db, project, repo);
+  }
+
+  removeTags(tags: RetentionTagRow[]): Promise<RetentionTagRow[]> {
+    return removeTags(this.db, tags);
   }
 
   async dryRun<T>(fn: (gc: GcStore) => Promise<T>): Promise<T> {

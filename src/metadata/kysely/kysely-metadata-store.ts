@@ -29,6 +29,9 @@ import type { GcStore } from '../gc-store.ts';
 import type { IntegrityStore } from '../integrity-store.ts';
 import { KyselyGcStore, claimBlob, guardManifestRefs, holdManifest, linkBlob } from './kysely-gc-store.ts';
 import { KyselyIntegrityStore } from './kysely-integrity-store.ts';
+import { claimImmutableTag, parseRules, tagsPointingAt } from './kysely-tag-rules.ts';
+import { enforceQuota, KyselyQuotaStore, pushTarget, quotaOf } from './kysely-quota-store.ts';
+import type { QuotaStore } from '../quota-store.ts';
 import { PreparedQuery } from './prepared-query.ts';
 
 type Db = Kysely<Database>;
@@ -78,7 +81,6 @@ const toManifest = (row: Selectable<Database['manifests']>): ManifestWithContent
   content: Buffer.isBuffer(row.content) ? row.content : Buffer.from(row.content),
 });
 
-
 class KyselyNamespaces implements NamespaceStore {
   constructor(private readonly db: Db) {}
 
@@ -90,13 +92,21 @@ class KyselyNamespaces implements NamespaceStore {
       description: row.description,
       createdBy: row.created_by,
       createdAt: Number(row.created_at),
+      quotaBytes: quotaOf(row.quota_bytes),
     };
   }
 
   async createProject(p: ProjectRecord): Promise<void> {
     await this.db
       .insertInto('projects')
-      .values({ name: p.name, display_name: p.displayName, description: p.description, created_by: p.createdBy, created_at: p.createdAt })
+      .values({
+        name: p.name,
+        display_name: p.displayName,
+        description: p.description,
+        created_by: p.createdBy,
+        created_at: p.createdAt,
+        ...(p.quotaBytes ? { quota_bytes: p.quotaBytes } : {}),
+      })
       .onConflict((oc) => oc.column('name').doNothing())
       .execute();
   }
@@ -116,6 +126,9 @@ class KyselyNamespaces implements NamespaceStore {
       description: row.description,
       createdBy: row.created_by,
       createdAt: Number(row.created_at),
+      quotaBytes: quotaOf(row.quota_bytes),
+      immutableTags: Number(row.immutable_tags) === 1,
+      retention: parseRules(row.retention),
     };
   }
 
@@ -130,6 +143,9 @@ class KyselyNamespaces implements NamespaceStore {
         description: r.description,
         created_by: r.createdBy,
         created_at: r.createdAt,
+        ...(r.quotaBytes ? { quota_bytes: r.quotaBytes } : {}),
+        ...(r.immutableTags ? { immutable_tags: 1 } : {}),
+        ...(r.retention && r.retention.length > 0 ? { retention: JSON.stringify(r.retention) } : {}),
       })
       .onConflict((oc) => oc.columns(['project', 'name']).doNothing())
       .execute();
@@ -208,8 +224,10 @@ class KyselyBlobs implements BlobIndex {
 class KyselyManifests implements ManifestIndex {
   constructor(private readonly db: Db) {}
 
-  async put(imageId: number, m: NewManifest, tag?: { name: string; actor: string; now: number }): Promise<void> {
+  async put(imageId: number, m: NewManifest, tag?: { name: string; actor: string; now: number; immutable?: boolean }): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      const target = await pushTarget(trx, imageId);
+      await enforceQuota(trx, target, m.blobRefs, { digest: m.digest, size: m.size });
       if (m.verifyRefs) await guardManifestRefs(trx, imageId, m.blobRefs, m.manifestRefs, m.createdAt);
       const inserted = await trx
         .insertInto('manifests')
@@ -243,7 +261,8 @@ class KyselyManifests implements ManifestIndex {
             .execute();
         }
       }
-      if (tag) {
+      if (tag && (tag.immutable || target?.immutableTags)) await claimImmutableTag(trx, imageId, tag.name, m.digest, tag);
+      else if (tag) {
         await trx
           .insertInto('tags')
           .values({
@@ -301,6 +320,10 @@ class KyselyManifests implements ManifestIndex {
   async deleteTag(imageId: number, tag: string): Promise<boolean> {
     const res = await this.db.deleteFrom('tags').where('image_id', '=', imageId).where('name', '=', tag).executeTakeFirst();
     return Number(res.numDeletedRows) > 0;
+  }
+
+  tagsOf(imageId: number, digest: Digest): Promise<string[]> {
+    return tagsPointingAt(this.db, imageId, digest);
   }
 
   async listTags(imageId: number, page: Page): Promise<string[]> {
@@ -400,6 +423,7 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly projects: ProjectStore;
   readonly gc: GcStore;
   readonly integrity: IntegrityStore;
+  readonly quotas: QuotaStore;
 
   constructor(private readonly db: Db) {
     this.namespaces = new KyselyNamespaces(db);
@@ -412,6 +436,7 @@ export class KyselyMetadataStore implements MetadataStore {
     this.projects = new KyselyProjectStore(db);
     this.gc = new KyselyGcStore(db);
     this.integrity = new KyselyIntegrityStore(db);
+    this.quotas = new KyselyQuotaStore(db);
   }
 
   async ping(): Promise<void> {

@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { ProjectRecord, RepoRecord } from '../metadata-store.ts';
 import type { ProjectStore, ProjectUpdate, RepoUpdate } from '../project-store.ts';
+import { quotaOf } from './kysely-quota-store.ts';
+import { parseRules } from './kysely-tag-rules.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -29,11 +31,13 @@ export class KyselyProjectStore implements ProjectStore {
       description: r.description,
       createdBy: r.created_by,
       createdAt: Number(r.created_at),
+      quotaBytes: quotaOf(r.quota_bytes),
     }));
   }
 
   async updateProject(name: string, update: ProjectUpdate): Promise<boolean> {
-    const set: { display_name?: string; description?: string } = {};
+    const set: { display_name?: string; description?: string; quota_bytes?: number | null } = {};
+    if (update.quotaBytes !== undefined) set.quota_bytes = update.quotaBytes;
     if (update.displayName !== undefined) set.display_name = update.displayName;
     if (update.description !== undefined) set.description = update.description;
     if (Object.keys(set).length === 0) return (await this.db.selectFrom('projects').select('name').where('name', '=', name).executeTakeFirst()) !== undefined;
@@ -60,11 +64,17 @@ export class KyselyProjectStore implements ProjectStore {
       description: r.description,
       createdBy: r.created_by,
       createdAt: Number(r.created_at),
+      quotaBytes: quotaOf(r.quota_bytes),
+      immutableTags: Number(r.immutable_tags) === 1,
+      retention: parseRules(r.retention),
     }));
   }
 
   async updateRepo(project: string, name: string, update: RepoUpdate): Promise<boolean> {
-    const set: { public?: number; description?: string } = {};
+    const set: { public?: number; description?: string; quota_bytes?: number | null; immutable_tags?: number; retention?: string | null } = {};
+    if (update.quotaBytes !== undefined) set.quota_bytes = update.quotaBytes;
+    if (update.immutableTags !== undefined) set.immutable_tags = update.immutableTags ? 1 : 0;
+    if (update.retention !== undefined) set.retention = update.retention.length > 0 ? JSON.stringify(update.retention) : null;
     if (update.public !== undefined) set.public = update.public ? 1 : 0;
     if (update.description !== undefined) set.description = update.description;
     const q = this.db.updateTable("repos").where("project", "=", project).where("name", "=", name);

@@ -8,6 +8,8 @@ export interface Database {
     description: string;
     created_by: string;
     created_at: number;
+    /** Bytes; NULL (or 0) = unlimited. */
+    quota_bytes: Generated<number | null>;
   };
   repos: {
     project: string;
@@ -17,6 +19,11 @@ export interface Database {
     description: string;
     created_by: string;
     created_at: number;
+    /** Bytes; NULL (or 0) = unlimited. */
+    quota_bytes: Generated<number | null>;
+    immutable_tags: Generated<number>;
+    /** JSON array of RetentionRule; NULL = none. */
+    retention: Generated<string | null>;
   };
   images: {
     id: Generated<number>;

@@ -1,5 +1,6 @@
 import type { Digest } from '../../domain/digest.ts';
-import type { GcBlob, GcStore, ImageKey } from '../../metadata/gc-store.ts';
+import { expiredTags } from '../../domain/retention.ts';
+import type { GcBlob, GcStore, ImageKey, RetentionTagRow } from '../../metadata/gc-store.ts';
 import type { RegistryDeps } from '../deps.ts';
 
 export interface GcPolicy {
@@ -15,8 +16,22 @@ export interface GcPolicy {
   deleteConcurrency?: number;
 }
 
+/** A tag removed (or, in a dry run, to be removed) by a repo's retention rules. */
+export interface ExpiredTag {
+  name: string;
+  tag: string;
+  digest: Digest;
+}
+
+/** At most this many expired tags are listed in a summary (all are counted). */
+export const MAX_LISTED_TAGS = 1000;
+
 export interface GcSummary {
   dryRun: boolean;
+  /** Tags removed by retention rules (docs/quotas-and-retention.md). */
+  tagsExpired: number;
+  /** The first MAX_LISTED_TAGS of them. */
+  expiredTags: ExpiredTag[];
   manifestsRemoved: number;
   linksRemoved: number;
   blobsDeleted: number;
@@ -36,7 +51,7 @@ export interface LeftoverSummary {
   bytes: number;
 }
 
-export type GcPhase = 'resume' | 'manifests' | 'links' | 'blobs' | 'uploads' | 'leftovers';
+export type GcPhase = 'resume' | 'retention' | 'manifests' | 'links' | 'blobs' | 'uploads' | 'leftovers';
 export type GcProgress = (phase: GcPhase, done: number, bytes: number) => void;
 
 export interface CollectOptions {
@@ -104,7 +119,7 @@ export class GarbageCollector {
     const started = Date.now();
     const now = this.deps.now();
     const cutoff = now - this.policy.graceMs;
-    const summary: GcSummary = { dryRun, manifestsRemoved: 0, linksRemoved: 0, blobsDeleted: 0, bytesFreed: 0, uploadsExpired: 0, blobsResumed: 0, durationMs: 0 };
+    const summary: GcSummary = { dryRun, tagsExpired: 0, expiredTags: [], manifestsRemoved: 0, linksRemoved: 0, blobsDeleted: 0, bytesFreed: 0, uploadsExpired: 0, blobsResumed: 0, durationMs: 0 };
     const gc = this.deps.metadata.gc;
 
     if (!dryRun) {
@@ -123,6 +138,22 @@ export class GarbageCollector {
     }
 
     const collectRows = async (store: GcStore) => {
+      // Retention first: the tags it removes leave manifests for the untagged policy and blobs below.
+      for (const repo of await store.retentionRepos()) {
+        signal?.throwIfAborted();
+        const byImage = new Map<number, RetentionTagRow[]>();
+        for (const t of await store.repoTags(repo.project, repo.repo)) {
+          const list = byImage.get(t.imageId) ?? [];
+          list.push(t);
+          byImage.set(t.imageId, list);
+        }
+        const expired = [...byImage.values()].flatMap((tags) => expiredTags(tags, repo.rules));
+        for (const t of await store.removeTags(expired)) {
+          summary.tagsExpired++;
+          if (summary.expiredTags.length < MAX_LISTED_TAGS) summary.expiredTags.push({ name: `${repo.project}/${repo.repo}/${t.image}`, tag: t.name, digest: t.digest });
+        }
+        onProgress?.('retention', summary.tagsExpired, 0);
+      }
       if (this.policy.untagged) {
         // Removing an index or a subject frees its children and referrers: repeat until a pass removes nothing.
         for (let pass = 0; pass < 64; pass++) {

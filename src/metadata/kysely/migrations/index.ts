@@ -3,6 +3,7 @@ import { coreMigration } from './0001-core.ts';
 import { authMigration } from './0002-auth.ts';
 import { imageDetailsMigration } from './0003-image-details.ts';
 import { gcMigration } from './0004-gc.ts';
+import { quotasRetentionMigration } from './0005-quotas-retention.ts';
 import type { Dialect } from './column-types.ts';
 
 export type { Dialect } from './column-types.ts';
@@ -14,6 +15,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0002_auth': authMigration(dialect),
     '0003_image_details': imageDetailsMigration(dialect),
     '0004_gc': gcMigration(dialect),
+    '0005_quotas_retention': quotasRetentionMigration(dialect),
   };
 }
 
