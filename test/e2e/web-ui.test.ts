@@ -263,4 +263,23 @@ describe('web UI in headless Chromium', { timeout: 300_000 }, () => {
     await page.getByTestId('user').filter({ hasText: 'admin' }).waitFor();
     await context.close();
   });
+
+  it('asks to sign in again when the session ends, and then carries on where it was', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'admin', server.adminPassword!, '/p/demo/docker');
+    await page.getByRole('link', { name: 'multi' }).waitFor();
+    // End the session from elsewhere: revoke the browser session's token.
+    const tokens = await api<{ name: string }[]>('GET', '/auth/api/user/list/token/admin');
+    for (const t of tokens.filter((x) => x.name.startsWith('web-session-'))) await api('DELETE', `/auth/api/user/token/admin/${t.name}`);
+    await page.getByRole('link', { name: 'multi' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Sign in again' });
+    await dialog.waitFor();
+    await shot(page, '12-session-ended', false);
+    await dialog.getByRole('textbox', { name: 'Password' }).fill(server.adminPassword!);
+    await dialog.getByRole('button', { name: 'Sign in' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.locator('tr[data-tag="2.0"]').waitFor();
+    assert.match(page.url(), /\/p\/demo\/docker\/multi$/);
+    await context.close();
+  });
 });
