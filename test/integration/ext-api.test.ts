@@ -108,6 +108,23 @@ describe('Docker extension API (/docker/api)', () => {
     }
   });
 
+  it('pages tags with the right X-Total-Count on full, partial and past-the-end pages', async () => {
+    const cases: [string, string[]][] = [
+      ['pageNumber=1&pageSize=1', ['latest']],
+      ['pageNumber=2&pageSize=1', ['v1']],
+      ['pageNumber=1&pageSize=2', ['latest', 'v1']],
+      ['pageNumber=1&pageSize=3', ['latest', 'v1']],
+      ['pageNumber=2&pageSize=2', []],
+      ['pageNumber=5&pageSize=1', []],
+    ];
+    for (const [q, tags] of cases) {
+      const res = await server.fetch(`/docker/api/tag/demo/docker/app?${q}`);
+      assert.equal(res.status, 200, q);
+      assert.equal(res.headers.get('x-total-count'), '2', q);
+      assert.deepEqual((await json<{ tag: string }[]>(res)).data.map((t) => t.tag), tags, q);
+    }
+  });
+
   it('lists tags with stage, size (config + layers), counts and who/when', async () => {
     const res = await server.fetch('/docker/api/tag/demo/docker/app');
     assert.equal(res.status, 200);

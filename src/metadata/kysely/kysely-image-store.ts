@@ -6,6 +6,18 @@ import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
 
+/** The columns a tag summary needs. */
+interface SummaryRow {
+  name: string;
+  digest: string;
+  stage: string;
+  download_count: number | bigint;
+  updated_by: string;
+  updated_at: number | bigint;
+  total_size: number | bigint;
+  media_type: string;
+}
+
 /**
  * Escapes LIKE wildcards so a user's filter is matched literally. Image names are lowercase and
  * callers lowercase the filter: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
@@ -67,7 +79,7 @@ export class KyselyImageStore implements ImageStore {
       ]);
   }
 
-  private toSummary(r: Awaited<ReturnType<ReturnType<KyselyImageStore['tagQuery']>['executeTakeFirstOrThrow']>>): TagSummary {
+  private toSummary(r: SummaryRow): TagSummary {
     return {
       tag: r.name,
       digest: r.digest as Digest,
@@ -81,13 +93,31 @@ export class KyselyImageStore implements ImageStore {
   }
 
   async tags(imageId: number, page: OffsetPage): Promise<Paged<TagSummary>> {
+    // The offset is skipped on the tags index alone; only the page's rows are joined with their
+    // manifests (joining first made page k cost k pages of manifest lookups).
+    const pageOfTags = this.db
+      .selectFrom('tags')
+      .select(['name', 'digest', 'stage', 'download_count', 'updated_by', 'updated_at'])
+      .where('image_id', '=', imageId)
+      .orderBy('name')
+      .limit(page.limit)
+      .offset(page.offset)
+      .as('t');
+    const rows = await this.db
+      .selectFrom(pageOfTags)
+      .innerJoin('manifests', (j) => j.on('manifests.image_id', '=', imageId).onRef('manifests.digest', '=', 't.digest'))
+      .select(['t.name', 't.digest', 't.stage', 't.download_count', 't.updated_by', 't.updated_at', 'manifests.total_size', 'manifests.media_type'])
+      .orderBy('t.name')
+      .execute();
+    const items = rows.map((r) => this.toSummary(r));
+    // A page that is neither empty nor full is the last one: it tells the total without counting.
+    if (items.length > 0 && items.length < page.limit) return { total: page.offset + items.length, items };
     const total = await this.db
       .selectFrom('tags')
       .where('image_id', '=', imageId)
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .executeTakeFirstOrThrow();
-    const rows = await this.tagQuery(imageId).orderBy('tags.name').offset(page.offset).limit(page.limit).execute();
-    return { total: Number(total.n), items: rows.map((r) => this.toSummary(r)) };
+    return { total: Number(total.n), items };
   }
 
   async tag(imageId: number, tag: string): Promise<TagDetail | undefined> {
