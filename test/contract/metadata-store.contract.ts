@@ -448,6 +448,49 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
       });
     });
 
+    describe('quotas', () => {
+      const ns = () => store.namespaces;
+      async function setup(projectQuota: number | null, repoQuota: number | null) {
+        await ns().createProject({ name: 'qp', displayName: 'qp', description: '', createdBy: 'alice', createdAt: T0, quotaBytes: projectQuota });
+        for (const r of ['r1', 'r2']) {
+          await ns().createRepo({ project: 'qp', name: r, type: 'DOCKER', public: false, description: '', createdBy: 'alice', createdAt: T0, quotaBytes: r === 'r1' ? repoQuota : null });
+        }
+      }
+
+      it('usedBytes counts distinct blobs per repo, a shared blob in each repo and once in the project', async () => {
+        await setup(null, null);
+        const a = await image('qp/r1/a');
+        const b = await image('qp/r1/b');
+        const c = await image('qp/r2/c');
+        await store.blobs.putBlob(digest('q1'), 100, T0);
+        await store.blobs.putBlob(digest('q2'), 30, T0);
+        for (const img of [a, b, c]) assert.equal(await store.blobs.link(img.id, digest('q1'), T0), true);
+        await store.blobs.link(b.id, digest('q2'), T0);
+        assert.equal(await store.quotas.usedBytes('qp', 'r1'), 130);
+        assert.equal(await store.quotas.usedBytes('qp', 'r2'), 100);
+        assert.equal(await store.quotas.usedBytes('qp'), 130);
+        assert.equal(await store.quotas.usedBytes('nope'), 0);
+      });
+
+      it('link refuses with DENIED over the repo or project quota and leaves no link; already-linked blobs pass', async () => {
+        await setup(250, 120);
+        const a = await image('qp/r1/a');
+        const c = await image('qp/r2/c');
+        await store.blobs.putBlob(digest('q1'), 100, T0);
+        await store.blobs.putBlob(digest('q2'), 30, T0);
+        await store.blobs.putBlob(digest('q3'), 140, T0);
+        assert.equal(await store.blobs.link(a.id, digest('q1'), T0), true);
+        await assert.rejects(store.blobs.link(a.id, digest('q2'), T0), (err: Error & { code?: string }) => err.code === 'DENIED' && /repo "qp\/r1"/.test(err.message));
+        assert.equal(await store.blobs.getLinked(a.id, digest('q2')), undefined);
+        assert.equal(await store.blobs.link(a.id, digest('q1'), T0), true);
+        // r2 has no quota of its own; the project holds 100 + 140 = 240 of its 250.
+        assert.equal(await store.blobs.link(c.id, digest('q3'), T0), true);
+        await assert.rejects(store.blobs.link(c.id, digest('q2'), T0), (err: Error & { code?: string }) => err.code === 'DENIED' && /project "qp"/.test(err.message));
+        await assert.rejects(store.quotas.check(c.id, { blobs: [{ digest: digest('q9'), size: 11 }] }), /project "qp"/);
+        await store.quotas.check(c.id, { blobs: [{ digest: digest('q9'), size: 10 }] });
+      });
+    });
+
     describe('users', () => {
       it('creates users with ids, reads them by name and counts them', async () => {
         assert.equal(await store.users.count(), 0);
