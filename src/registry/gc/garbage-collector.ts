@@ -104,6 +104,32 @@ export class GarbageCollector {
     return this.exclusive(() => this.sweep(options));
   }
 
+  /**
+   * Finishes only the deletions an interrupted run (a crash mid-GC) had decided: marked blobs lose
+   * their bytes, then their rows. Until then an upload of such a digest waits and fails with 503,
+   * so the server does this at start even when scheduled GC is off. Idempotent, safe beside a run
+   * on another node (the same step starts every run).
+   */
+  async finishInterrupted(options: Pick<CollectOptions, 'signal'> = {}): Promise<{ count: number; bytes: number }> {
+    return this.exclusive(() => this.resume(undefined, options.signal));
+  }
+
+  private async resume(onProgress: CollectOptions['onProgress'], signal: AbortSignal | undefined): Promise<{ count: number; bytes: number }> {
+    const gc = this.deps.metadata.gc;
+    const total = { count: 0, bytes: 0 };
+    for (;;) {
+      signal?.throwIfAborted();
+      const marked = await gc.markedBlobs(this.batch);
+      if (marked.length === 0) break;
+      const freed = await this.deleteBlobs(gc, marked);
+      total.count += freed.count;
+      total.bytes += freed.bytes;
+      onProgress?.('resume', total.count, total.bytes);
+      if (freed.count < marked.length) break; // bytes that would not delete: retry next run
+    }
+    return total;
+  }
+
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     while (this.running) await this.running.catch(() => undefined);
     const run = fn();
@@ -124,17 +150,10 @@ export class GarbageCollector {
 
     if (!dryRun) {
       // An interrupted run's marked blobs first: nothing can reference them any more.
-      for (;;) {
-        signal?.throwIfAborted();
-        const marked = await gc.markedBlobs(this.batch);
-        if (marked.length === 0) break;
-        const freed = await this.deleteBlobs(gc, marked);
-        summary.blobsResumed += freed.count;
-        summary.blobsDeleted += freed.count;
-        summary.bytesFreed += freed.bytes;
-        onProgress?.('resume', summary.blobsResumed, summary.bytesFreed);
-        if (freed.count < marked.length) break; // bytes that would not delete: retry next run
-      }
+      const resumed = await this.resume(onProgress, signal);
+      summary.blobsResumed += resumed.count;
+      summary.blobsDeleted += resumed.count;
+      summary.bytesFreed += resumed.bytes;
     }
 
     const collectRows = async (store: GcStore) => {

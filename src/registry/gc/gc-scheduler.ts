@@ -21,8 +21,24 @@ export class GcScheduler {
   ) {}
 
   start(): void {
-    if (this.intervalMs <= 0 || this.stopped) return;
-    this.schedule(this.firstDelayMs, true);
+    if (this.stopped) return;
+    if (this.intervalMs > 0) {
+      this.schedule(this.firstDelayMs, true);
+      return;
+    }
+    // Scheduled GC is off, but deletions a crash cut short must still finish (a scheduled run starts with them).
+    this.current = this.finishInterrupted().finally(() => {
+      this.current = undefined;
+    });
+  }
+
+  private async finishInterrupted(): Promise<void> {
+    try {
+      const freed = await this.collector.finishInterrupted({ signal: this.abort.signal });
+      if (freed.count > 0) this.logger.info({ gc: freed }, `gc: finished ${freed.count} deletions of an interrupted run`);
+    } catch (err) {
+      if (!this.abort.signal.aborted) this.logger.error({ err }, 'finishing an interrupted garbage collection failed');
+    }
   }
 
   private schedule(delay: number, first: boolean): void {
