@@ -116,6 +116,8 @@ export interface ServiceAccountStore {
 
 export interface AuditLog {
   append(event: AuditEvent): Promise<void>;
+  /** Several events in one statement (one commit), in order; optional, `append` one by one otherwise. */
+  appendMany?(events: AuditEvent[]): Promise<void>;
   /** Newest first. */
   list(query: AuditQuery): Promise<{ items: AuditRecord[]; total: number }>;
 }

@@ -19,6 +19,9 @@ import type {
 import type { UserRecord } from '../metadata-store.ts';
 import type { AuthTables } from './auth-schema.ts';
 
+/** Rows per multi-row audit insert: 7 parameters each stays far below every driver's limit. */
+const AUDIT_ROWS_PER_INSERT = 100;
+
 type Db = Kysely<AuthTables>;
 
 const toUser = (row: Selectable<AuthTables['users']>): UserRecord => ({
@@ -217,6 +220,19 @@ class KyselyAuditLog implements AuditLog {
 
   async append(e: AuditEvent): Promise<void> {
     await this.db.insertInto('audit_log').values({ at: e.at, actor: e.actor, action: e.action, target: e.target, project: e.project, ip: e.ip, detail: e.detail }).execute();
+  }
+
+  async appendMany(events: AuditEvent[]): Promise<void> {
+    const rows = events.map((e) => ({ at: e.at, actor: e.actor, action: e.action, target: e.target, project: e.project, ip: e.ip, detail: e.detail }));
+    if (rows.length <= AUDIT_ROWS_PER_INSERT) {
+      if (rows.length > 0) await this.db.insertInto('audit_log').values(rows).execute();
+      return;
+    }
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += AUDIT_ROWS_PER_INSERT) {
+        await trx.insertInto('audit_log').values(rows.slice(i, i + AUDIT_ROWS_PER_INSERT)).execute();
+      }
+    });
   }
 
   async list(q: AuditQuery): Promise<{ items: AuditRecord[]; total: number }> {
