@@ -91,6 +91,13 @@ export interface BerthOptions {
   logLevel: string;
 }
 
+/**
+ * The V8 flags of `npm start`. A 2 MiB semi-space (default 16) keeps the young generation small:
+ * peak RSS 127 -> 109 MiB over 20,000 GET manifest requests at 32 connections, for 5-10% more CPU
+ * per request (1 MiB cost 15-35%).
+ */
+export const BERTH_NODE_FLAGS = ['--max-semi-space-size=2'];
+
 let bundled: string | undefined;
 /** Bundles src/main.ts once per benchmark process; returns the bundle's path. */
 function bundleBerth(root: string): string {
@@ -123,7 +130,7 @@ export async function startBerth(opts: BerthOptions): Promise<Registry> {
   const entry =
     opts.mode === 'dist' ? [join(root, 'dist/main.js')] : opts.mode === 'tsx' ? ['--import', 'tsx', join(root, 'src/main.ts')] : [bundleBerth(root)];
   let output = '';
-  const child = spawn(process.execPath, [...opts.nodeFlags, ...entry, 'serve'], {
+  const child = spawn(process.execPath, [...BERTH_NODE_FLAGS, ...opts.nodeFlags, ...entry, 'serve'], {
     cwd: root,
     env: {
       ...process.env,
