@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -6,6 +6,7 @@ import { bootstrapAdmin } from './auth/admin-bootstrap.ts';
 import { createAuth } from './auth/auth-services.ts';
 import type { Config } from './config/config.ts';
 import { createHttpServer } from './http/server.ts';
+import { BerthMetrics } from './http/metrics.ts';
 import { openSqliteMetadata } from './metadata/kysely/sqlite.ts';
 import type { MetadataStore } from './metadata/metadata-store.ts';
 import { DownloadCounter } from './events/download-counter.ts';
@@ -49,6 +50,20 @@ export async function openDrivers(config: Config): Promise<{ metadata: MetadataS
   return { metadata, blobs };
 }
 
+let probes = 0;
+/** Creates, syncs and removes a small file in `dir`; rejects when the directory cannot take writes. */
+async function probeWritable(dir: string): Promise<void> {
+  const path = join(dir, `.ready-probe-${process.pid}-${probes++}`);
+  const handle = await open(path, 'w');
+  try {
+    await handle.writeFile('ok');
+    await handle.datasync();
+  } finally {
+    await handle.close();
+    await rm(path, { force: true });
+  }
+}
+
 /** GC settings from the configuration. */
 export function gcPolicyOf(config: Config): GcPolicy {
   return { graceMs: config.gcGraceSeconds * 1000, uploadTtlMs: config.uploadTtlSeconds * 1000, untagged: config.gcUntagged };
@@ -83,6 +98,7 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
   const blobReads = new Blobs(deps, repositories);
   const manifests = new Manifests(deps, repositories);
   const downloads = new DownloadCounter(metadata.images, logger);
+  const metrics = new BerthMetrics(metadata.stats);
   const http = await createHttpServer(
     {
       blobs: blobReads,
@@ -96,14 +112,17 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
       ready: async () => {
         await metadata.ping();
         await blobs.stat('sha256:0000000000000000000000000000000000000000000000000000000000000000' as never);
+        // Reading is not enough: a full disk or a read-only or vanished data dir fails every push.
+        if (config.storage === 'fs') await probeWritable(config.dataDir);
       },
+      metrics,
       options: { baseUrl: config.baseUrl, headersTimeoutMs: config.headersTimeoutSeconds * 1000, idleTimeoutMs: config.idleTimeoutSeconds * 1000 },
     },
     logger,
   );
 
   const gc = new GarbageCollector(deps, gcPolicyOf(config));
-  const gcScheduler = new GcScheduler(gc, config.gcIntervalSeconds * 1000, logger);
+  const gcScheduler = new GcScheduler(gc, config.gcIntervalSeconds * 1000, logger, undefined, (summary) => metrics.gcRun(summary));
   gcScheduler.start();
 
   let closing: Promise<void> | undefined;

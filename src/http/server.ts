@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import { notFound } from './envelope.ts';
+import { registerMetrics } from './metrics.ts';
 import { extPlugin } from './ext/ext-plugin.ts';
 import { ociPlugin } from './oci/oci-plugin.ts';
 import { repositoryPlugin } from './repository/repository-plugin.ts';
@@ -41,6 +42,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-trace-id', req.id);
   });
+  if (services.metrics) registerMetrics(app, services.metrics);
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, url: req.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });

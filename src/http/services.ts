@@ -1,3 +1,4 @@
+import type { BerthMetrics } from './metrics.ts';
 import type { AuthServices } from '../auth/auth-services.ts';
 import type { Authenticator, Authorizer } from '../auth/principal.ts';
 import type { DownloadCounter } from '../events/download-counter.ts';
@@ -23,6 +24,8 @@ export interface HttpServices {
   readonly auth: AuthServices;
   /** Readiness: database and storage reachable. */
   readonly ready: () => Promise<void>;
+  /** Prometheus metrics; /metrics is served when set. */
+  readonly metrics?: BerthMetrics;
   readonly options: {
     /** Externally visible URL without trailing slash; undefined for relative Locations. */
     readonly baseUrl: string | undefined;

@@ -1,3 +1,4 @@
+import type { StatsStore } from './stats-store.ts';
 import type { Digest } from '../domain/digest.ts';
 import type { ImageFacts } from '../domain/image-facts.ts';
 import type { RetentionRule } from '../domain/retention.ts';
@@ -200,6 +201,8 @@ export interface MetadataStore {
   readonly gc: GcStore;
   /** Consistency checks and repairs for `berth fsck` (integrity-store.ts). */
   readonly integrity: IntegrityStore;
+  /** Registry-wide totals for metrics (stats-store.ts). */
+  readonly stats: StatsStore;
   /** Checks the database answers (for readiness probes). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -11,7 +11,7 @@ import type { ChunkRange, PushContext } from '../../registry/uploads.ts';
 import type { HttpServices } from '../services.ts';
 import { bearerChallenge, repositoryScope, requestBase } from '../token/challenge.ts';
 import { sendOciError, toRegistryError } from './oci-errors.ts';
-import { ALLOWED_METHODS, matchOciRoute, type OciRoute } from './oci-router.ts';
+import { ALLOWED_METHODS, matchOciRoute, type OciRoute, ROUTE_METRIC_KIND } from './oci-router.ts';
 
 const API_VERSION = 'registry/2.0';
 
@@ -144,6 +144,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
       const path = q === -1 ? url : url.slice(0, q);
       const route = matchOciRoute(path);
       if (!route) throw new RegistryError('UNSUPPORTED', `no endpoint ${path.slice(0, 200)}`, undefined, { status: 404 });
+      req.routeKind = ROUTE_METRIC_KIND[route.kind];
       if (!ALLOWED_METHODS[route.kind].includes(req.method)) {
         reply.header('allow', ALLOWED_METHODS[route.kind].join(', '));
         throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on this endpoint`, undefined, { status: 405 });

@@ -11,6 +11,18 @@ export type OciRoute =
 
 export type RouteKind = OciRoute['kind'];
 
+/** The metrics label of each endpoint (a constant string: nothing built per request). */
+export const ROUTE_METRIC_KIND: Record<RouteKind, string> = {
+  base: 'oci.base',
+  catalog: 'oci.catalog',
+  tags: 'oci.tags',
+  manifest: 'oci.manifest',
+  uploads: 'oci.uploads',
+  upload: 'oci.upload',
+  blob: 'oci.blob',
+  referrers: 'oci.referrers',
+};
+
 /** Methods each endpoint answers; anything else is 405. */
 export const ALLOWED_METHODS: Record<RouteKind, readonly string[]> = {
   base: ['GET', 'HEAD'],

@@ -1,3 +1,5 @@
+import type { StatsStore } from '../stats-store.ts';
+import { KyselyStatsStore } from './kysely-stats-store.ts';
 import type { Kysely, Selectable } from 'kysely';
 import type { Digest } from '../../domain/digest.ts';
 import type { RepositoryName } from '../../domain/names.ts';
@@ -424,6 +426,7 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly gc: GcStore;
   readonly integrity: IntegrityStore;
   readonly quotas: QuotaStore;
+  readonly stats: StatsStore;
 
   constructor(private readonly db: Db) {
     this.namespaces = new KyselyNamespaces(db);
@@ -437,6 +440,7 @@ export class KyselyMetadataStore implements MetadataStore {
     this.gc = new KyselyGcStore(db);
     this.integrity = new KyselyIntegrityStore(db);
     this.quotas = new KyselyQuotaStore(db);
+    this.stats = new KyselyStatsStore(db);
   }
 
   async ping(): Promise<void> {

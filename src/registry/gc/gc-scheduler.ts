@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { GarbageCollector } from './garbage-collector.ts';
+import type { GarbageCollector, GcSummary } from './garbage-collector.ts';
 
 /**
  * Runs the collector in the background: a leftover sweep shortly after start, then a collection
@@ -18,6 +18,8 @@ export class GcScheduler {
     private readonly logger: Logger,
     /** Delay of the first run after start (the start-up sweep). */
     private readonly firstDelayMs = 1000,
+    /** Told of every scheduled run: its summary, or undefined when it failed (metrics). */
+    private readonly onRun?: (summary: GcSummary | undefined) => void,
   ) {}
 
   start(): void {
@@ -59,9 +61,11 @@ export class GcScheduler {
         if (leftovers.stagedUploads + leftovers.blobFiles > 0) this.logger.info({ gc: leftovers }, 'removed leftovers of interrupted uploads');
       }
       const summary = await this.collector.collect({ signal });
+      this.onRun?.(summary);
       this.logger.info({ gc: summary }, `gc: ${summary.blobsDeleted} blobs (${summary.bytesFreed} bytes) freed, ${summary.manifestsRemoved} manifests removed, ${summary.uploadsExpired} uploads expired`);
     } catch (err) {
       if (signal.aborted) return;
+      this.onRun?.(undefined);
       this.logger.error({ err }, 'garbage collection failed; retrying at the next interval');
     }
   }
