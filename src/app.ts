@@ -1,5 +1,5 @@
-import { mkdir, open, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { bootstrapAdmin } from './auth/admin-bootstrap.ts';
@@ -40,14 +40,49 @@ export const DATABASE_FILE = 'berth.db';
 
 /** Opens the drivers the configuration selects. The only place that names concrete drivers. */
 export async function openDrivers(config: Config): Promise<{ metadata: MetadataStore; blobs: BlobStore }> {
-  await mkdir(config.dataDir, { recursive: true });
+  await prepareDataDir(config.dataDir);
   const blobs = config.storage === 's3' ? await openS3(config) : new FsBlobStore(config.dataDir);
   if (blobs instanceof FsBlobStore) await blobs.init();
   // The scale-out drivers are loaded only when selected: the AWS SDK and pg cost memory and start-up time.
   const metadata = config.databaseUrl
     ? await (await import('./metadata/kysely/postgres.ts')).openPostgresMetadata(config.databaseUrl, { poolSize: config.databasePoolSize })
-    : await openSqliteMetadata(join(config.dataDir, DATABASE_FILE));
+    : await openSqliteMetadata(join(config.dataDir, DATABASE_FILE)).catch((err: Error) => {
+        throw new Error(`cannot open the database ${join(config.dataDir, DATABASE_FILE)}: ${err.message}`, { cause: err });
+      });
   return { metadata, blobs };
+}
+
+/**
+ * Creates the data dir (and missing parents) one level at a time and checks it takes writes, so a
+ * bad one is one clear start-up error naming it. Not `mkdir -p`: Node's recursive mkdir loops
+ * forever where mkdir answers ENOENT under an existing parent (in /proc, for example).
+ */
+async function prepareDataDir(dir: string): Promise<void> {
+  try {
+    const missing: string[] = [];
+    for (let current = resolve(dir); ; ) {
+      const found = await stat(current).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      });
+      if (found) {
+        if (!found.isDirectory()) throw new Error(`${current} is not a directory`);
+        break;
+      }
+      missing.push(current);
+      const parent = dirname(current);
+      if (parent === current) break;
+      current = parent;
+    }
+    for (const path of missing.reverse()) {
+      await mkdir(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+    }
+    await probeWritable(dir);
+  } catch (err) {
+    throw new Error(`data dir ${dir} is not usable: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 let probes = 0;

@@ -144,7 +144,12 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; flags?: ConfigInp
   const withDefaults = Value.Default(ConfigSchema, merged) as Record<string, unknown>;
   if (!Value.Check(ConfigSchema, withDefaults)) {
     const first = [...Value.Errors(ConfigSchema, withDefaults)][0];
-    throw new ConfigError(`invalid configuration: ${first ? `${first.path || '/'} ${first.message}` : 'unknown error'}`);
+    if (!first) throw new ConfigError('invalid configuration');
+    // Name the setting as the operator wrote it (config key and environment variable) and its value.
+    const key = first.path.split('/')[1] ?? '';
+    const env = ENV_NAMES[key as keyof Config];
+    const value = first.value === undefined ? '' : ` = ${JSON.stringify(first.value)?.slice(0, 100)}`;
+    throw new ConfigError(`invalid configuration: ${key || '/'}${env ? ` (${env})` : ''}${value}: ${first.message}`);
   }
   const config = withDefaults as Config;
   if (config.storage === 's3' && !config.s3Bucket) throw new ConfigError('storage "s3" needs a bucket: set BERTH_S3_BUCKET (or s3Bucket in the config file)');

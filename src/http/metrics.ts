@@ -36,7 +36,7 @@ interface ByteSeries {
 export function kindOfPattern(pattern: string | undefined): string {
   if (pattern === undefined) return 'unmatched';
   const parts = pattern.split('/').filter((p) => p !== '');
-  if (parts[0] === 'v2') return 'oci.other';
+  if (parts[0] === 'v2') return parts[1] === 'auth' ? 'token' : 'oci.other';
   if (parts[0] === 'docker' && parts[1] === 'api') return `ext.${parts[2] ?? 'root'}`.replace(/[^a-z0-9._]/gi, '');
   if (parts[1] === 'api') return `mgmt.${parts[2] ?? 'root'}`.replace(/[^a-z0-9._]/gi, '');
   if (parts.length === 0 || parts[0] === '*') return 'web';

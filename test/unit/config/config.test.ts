@@ -81,7 +81,7 @@ describe('loadConfig', () => {
   });
 
   it('refuses a boolean it cannot read', () => {
-    assert.throws(() => loadConfig({ env: { BERTH_AUTO_CREATE: 'maybe' } }), configError(/invalid configuration: \/autoCreate/));
+    assert.throws(() => loadConfig({ env: { BERTH_AUTO_CREATE: 'maybe' } }), configError(/invalid configuration: autoCreate \(BERTH_AUTO_CREATE\) = "maybe": Expected boolean/));
     assert.throws(() => loadConfig({ env: {}, file: configFile({ autoCreate: 'off' }) }), configError(/autoCreate/));
   });
 
