@@ -1,37 +1,45 @@
 import { Command } from 'commander';
-import { ConfigError } from '../config/config.ts';
+import { type Config, ConfigError, ConfigSchema, ENV_NAMES } from '../config/config.ts';
 import { registerGcCommands } from './gc-commands.ts';
 import { registerAuthCommands } from './auth-commands.ts';
-import { serve } from './serve.ts';
+import { serve, type ServeFlags } from './serve.ts';
 
 export function buildProgram(): Command {
   const program = new Command('berth').description('Berth container image registry').showHelpAfterError();
-  program
+  const serveCommand = program
     .command('serve', { isDefault: true })
     .description('run the registry server')
-    .option('-c, --config <file>', 'JSON config file (env BERTH_CONFIG)')
-    .option('-l, --listen <host:port>', 'address to listen on (env BERTH_LISTEN, default 127.0.0.1:5000)')
-    .option('-d, --data-dir <dir>', 'data directory (env BERTH_DATA_DIR, default ./data)')
-    .option('--admin-password <password>', 'password of the first admin, first start only (env BERTH_ADMIN_PASSWORD)')
-    .option('--base-url <url>', 'externally visible URL (env BERTH_BASE_URL)')
-    .option('--no-auto-create', 'do not create projects and repos on push (env BERTH_AUTO_CREATE=false)')
-    .option('--database-url <url>', 'PostgreSQL metadata database, postgres://... (env BERTH_DATABASE_URL; SQLite in the data dir when unset)')
-    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env BERTH_LOG_LEVEL)')
-    .action(async (opts: Record<string, unknown>) => {
-      await serve({
-        config: opts.config as string | undefined,
-        listen: opts.listen as string | undefined,
-        dataDir: opts.dataDir as string | undefined,
-        adminPassword: opts.adminPassword as string | undefined,
-        baseUrl: opts.baseUrl as string | undefined,
-        autoCreate: opts.autoCreate === false ? false : undefined,
-        logLevel: opts.logLevel as string | undefined,
-        databaseUrl: opts.databaseUrl as string | undefined,
-      });
-    });
+    .option('-c, --config <file>', 'JSON config file with the same keys in camelCase (env BERTH_CONFIG)');
+  addConfigOptions(serveCommand);
+  serveCommand.action(async (opts: Record<string, unknown>) => {
+    const flags: ServeFlags = { config: opts.config as string | undefined };
+    for (const key of Object.keys(ENV_NAMES) as (keyof Config)[]) {
+      const value = opts[key];
+      if (key === 'autoCreate') flags.autoCreate = value === false ? false : undefined;
+      else if (typeof value === 'string') flags[key] = value;
+    }
+    await serve(flags);
+  });
   registerAuthCommands(program);
   registerGcCommands(program);
   return program;
+}
+
+const SHORT_FLAGS: Partial<Record<keyof Config, string>> = { listen: '-l', dataDir: '-d' };
+
+/** `dataDir` -> `data-dir`; commander maps it back to the same camelCase key. */
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Every configuration setting as a flag, described from the schema, so flags, env and file never drift apart. */
+function addConfigOptions(command: Command): void {
+  for (const [key, schema] of Object.entries(ConfigSchema.properties) as [keyof Config, { description?: string; default?: unknown; type?: string }][]) {
+    const fallback = schema.default !== undefined ? `, default ${String(schema.default)}` : '';
+    const help = `${schema.description ?? key} (env ${ENV_NAMES[key]}${fallback})`;
+    if (key === 'autoCreate') command.option('--no-auto-create', `do not create projects and repos on push (env ${ENV_NAMES[key]}=false)`);
+    else command.option(`${SHORT_FLAGS[key] ? `${SHORT_FLAGS[key]}, ` : ''}--${kebab(key)} <${schema.type === 'boolean' ? 'true|false' : 'value'}>`, help);
+  }
 }
 
 /**

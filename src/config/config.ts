@@ -30,7 +30,7 @@ export const ConfigSchema = Type.Object(
     headersTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 3600, description: 'a client must send its request headers within this time (slow-loris guard)', default: 30 }),
     idleTimeoutSeconds: Type.Integer({ minimum: 1, description: 'a connection that sends and receives nothing for this long is closed, also mid-body (a stalled upload is cut and its lock released)', default: 300 }),
     gcUntagged: Type.Boolean({ description: 'GC also removes untagged manifests that no index lists and no live subject holds', default: false }),
-    logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
+    logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { description: 'fatal, error, warn, info, debug, trace or silent', default: 'info' }),
   },
   { additionalProperties: false },
 );
