@@ -6,7 +6,7 @@ import { RegistryError } from '../../domain/errors.ts';
 import { MAX_MANIFEST_BYTES } from '../../domain/manifest.ts';
 import { MediaType } from '../../domain/media-types.ts';
 import { parseRepositoryName } from '../../domain/names.ts';
-import { parsePageQuery } from '../../registry/listings.ts';
+import { MAX_PAGE, parsePageQuery } from '../../registry/listings.ts';
 import type { ChunkRange, PushContext } from '../../registry/uploads.ts';
 import type { HttpServices } from '../services.ts';
 import { bearerChallenge, repositoryScope, requestBase } from '../token/challenge.ts';
@@ -185,7 +185,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
         const page = parsePageQuery(ctx.query.get('n') ?? undefined, ctx.query.get('last') ?? undefined);
         const result = await s.listings.catalog(page, (name) => s.authorizer.visibleInCatalog(ctx.principal, name));
         if (result.next !== undefined) {
-          reply.header('link', `</v2/_catalog?n=${page.n}&last=${encodeURIComponent(result.next)}>; rel="next"`);
+          reply.header('link', `</v2/_catalog?n=${page.n ?? MAX_PAGE}&last=${encodeURIComponent(result.next)}>; rel="next"`);
         }
         return reply.type('application/json').send(JSON.stringify({ repositories: result.items }));
       }
@@ -193,7 +193,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
         const page = parsePageQuery(ctx.query.get('n') ?? undefined, ctx.query.get('last') ?? undefined);
         const result = await s.listings.tags(route.name, page);
         if (result.next !== undefined) {
-          reply.header('link', `</v2/${route.name}/tags/list?n=${page.n}&last=${encodeURIComponent(result.next)}>; rel="next"`);
+          reply.header('link', `</v2/${route.name}/tags/list?n=${page.n ?? MAX_PAGE}&last=${encodeURIComponent(result.next)}>; rel="next"`);
         }
         return reply.type('application/json').send(JSON.stringify({ name: route.name, tags: result.items }));
       }
