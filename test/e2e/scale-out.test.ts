@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildImage, type BuiltImage } from '../support/oci-image-builder.ts';
-import { basicAuth, E2E_ADMIN_PASSWORD, type ServerProcess, startServerProcess } from '../support/server-process.ts';
+import { basicAuth, E2E_ADMIN_PASSWORD, REPO_ROOT, type ServerProcess, startServerProcess } from '../support/server-process.ts';
 import { freshSchema, withSchema } from '../support/postgres.ts';
 
 /**
@@ -24,6 +28,7 @@ if (!databaseUrl || !s3Endpoint) {
   describe('scale-out: three nodes over PostgreSQL and S3', { timeout: 300_000 }, () => {
     const nodes: ServerProcess[] = [];
     let dropSchema: (() => Promise<void>) | undefined;
+    let sharedEnv: Record<string, string> = {};
     const auth = basicAuth('admin', E2E_ADMIN_PASSWORD);
 
     before(async () => {
@@ -42,6 +47,7 @@ if (!databaseUrl || !s3Endpoint) {
         BERTH_S3_CHUNK_MIB: '5',
         BERTH_GC_INTERVAL: '0',
       };
+      sharedEnv = env;
       // All three at once: migrations (advisory lock), admin bootstrap and key creation race.
       const started = await Promise.allSettled([0, 1, 2].map(() => startServerProcess({ env, startTimeoutMs: 60_000 })));
       for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
@@ -135,6 +141,61 @@ if (!databaseUrl || !s3Endpoint) {
         await Promise.all([pushImage(nodes[0]!, 'demo/docker/same', 'latest', image), pushImage(nodes[1]!, 'demo/docker/same', 'latest', image)]);
       }
       await assertPull(nodes[2]!, 'demo/docker/same', 'latest', image);
+    });
+
+    it('GC run by a fourth process over the same database and bucket is safe while a node pushes and deletes', async () => {
+      const gcDir = await mkdtemp(join(tmpdir(), 'berth-gc-node-'));
+      const runGc = () =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+          execFile(process.execPath, ['--import', 'tsx', 'src/main.ts', 'gc', '-d', gcDir], {
+            cwd: REPO_ROOT,
+            env: { ...process.env, ...sharedEnv, BERTH_GC_GRACE: '0', BERTH_LOG_LEVEL: 'silent' },
+          }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+        });
+      const images = [0, 1, 2, 3, 4, 5].map((i) => buildImage({ seed: `scale-gc-${i}`, layers: 2 }));
+      let pushing = true;
+      let freed = 0;
+      let runs = 0;
+      const gcLoop = (async () => {
+        while (pushing || runs === 0) {
+          const r = await runGc();
+          assert.equal(r.code, 0, `berth gc failed: ${r.stderr}`);
+          freed += Number(/^freed (\d+) blobs/m.exec(r.stdout)?.[1] ?? 0);
+          runs++;
+        }
+      })();
+      try {
+        for (const [i, image] of images.entries()) {
+          // With no grace period GC may take a blob between its upload and the manifest: such a push
+          // fails cleanly (400/503) and is retried; nothing else may go wrong.
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await pushImage(nodes[0]!, 'demo/docker/gc', `v${i}`, image);
+              break;
+            } catch (err) {
+              assert.match(String(err), /\b(MANIFEST_BLOB_UNKNOWN|UNAVAILABLE|BLOB_UPLOAD_UNKNOWN)\b/, 'only clean, retryable failures');
+              assert.ok(attempt < 30, `push v${i} kept failing: ${String(err)}`);
+            }
+          }
+          if (i % 2 === 1) {
+            const del = await call(nodes[1]!, `/v2/demo/docker/gc/manifests/${images[i - 1]!.digest}`, { method: 'DELETE' });
+            assert.equal(del.status, 202);
+          }
+        }
+      } finally {
+        pushing = false;
+        await gcLoop;
+      }
+      const final = await runGc();
+      assert.equal(final.code, 0, final.stderr);
+      freed += Number(/^freed (\d+) blobs/m.exec(final.stdout)?.[1] ?? 0);
+      await rm(gcDir, { recursive: true, force: true });
+      assert.ok(runs > 0, 'GC ran while pushing');
+      assert.ok(freed > 0, 'GC freed the deleted images\' blobs');
+      for (const [i, image] of images.entries()) {
+        if (i % 2 === 1) await assertPull(nodes[2]!, 'demo/docker/gc', `v${i}`, image);
+        else assert.equal((await call(nodes[2]!, `/v2/demo/docker/gc/manifests/${image.digest}`, { method: 'HEAD' })).status, 404);
+      }
     });
 
     it('a tag moved through one node is seen by the others at once', async () => {
