@@ -11,6 +11,8 @@
 # Settings: BERTH_SERVICES_DIR (default /tmp/berth-services), BERTH_PG_PORT (default 55432).
 # Progress goes to stderr, so `eval "$(scripts/services/postgres.sh start)"` works.
 set -euo pipefail
+# shellcheck source=apt-install.sh
+. "$(dirname "$0")/apt-install.sh"
 
 dir="${BERTH_SERVICES_DIR:-/tmp/berth-services}/postgres"
 port="${BERTH_PG_PORT:-55432}"
@@ -25,22 +27,7 @@ pg_bin() {
 }
 
 install_postgres() {
-  if [ "$(id -u)" -ne 0 ]; then
-    log "PostgreSQL is not installed; run as root or: apt-get install postgresql-15"
-    exit 1
-  fi
-  log "installing postgresql-15"
-  # Keep dpkg from starting the distribution's own cluster.
-  local created_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    created_policy=1
-  fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
-  [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-  return 0
+  apt_install_no_start PostgreSQL postgresql-15
 }
 
 # Runs a command as the owner of the cluster: `postgres` when we are root (initdb refuses root).

@@ -13,6 +13,8 @@
 # BERTH_CEPH_MON_PORT (default 56789; the v2 port is the next one).
 # Progress goes to stderr. See ../shared/reference/s3-test-server.md for why each setting is there.
 set -euo pipefail
+# shellcheck source=apt-install.sh
+. "$(dirname "$0")/apt-install.sh"
 
 dir="${BERTH_SERVICES_DIR:-/tmp/berth-services}/ceph"
 rgw_port="${BERTH_S3_PORT:-57480}"
@@ -24,22 +26,7 @@ conf="$dir/ceph.conf"
 log() { echo "s3.sh: $*" >&2; }
 
 install_ceph() {
-  if [ "$(id -u)" -ne 0 ]; then
-    log "Ceph is not installed; run as root or: apt-get install ceph-mon ceph-osd radosgw ceph-common"
-    exit 1
-  fi
-  log "installing ceph-mon ceph-osd radosgw ceph-common"
-  local created_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    # Keeps dpkg from starting the distribution's own daemons.
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    created_policy=1
-  fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ceph-mon ceph-osd radosgw ceph-common >/dev/null
-  [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-  return 0
+  apt_install_no_start Ceph ceph-mon ceph-osd radosgw ceph-common
 }
 
 stop() {
