@@ -11,6 +11,7 @@
  *   --berth MODE        bundle (default: src/ bundled by esbuild into .tmp/bench-split), dist
  *                       (dist/main.js from npm run build) or tsx (src/ through the tsx loader)
  *   --cpu-prof DIR      run Berth under node --cpu-prof, profiles written to DIR
+ *   --log-level LEVEL   Berth's log level (default info, as `berth serve`: one line per request)
  *   --load node         use the Node load generator instead of wrk
  *   --table FILE        run nothing: print the table of an earlier (possibly interrupted) JSON lines file
  *
@@ -34,6 +35,7 @@ const { values: args } = parseArgs({
     'ref-auth': { type: 'string', default: 'htpasswd' },
     berth: { type: 'string', default: 'bundle' },
     'cpu-prof': { type: 'string' },
+    'log-level': { type: 'string', default: 'info' },
     load: { type: 'string' },
     table: { type: 'string' },
   },
@@ -109,7 +111,7 @@ async function runOnce(run: number): Promise<void> {
   }
   const nodeFlags: string[] = [];
   if (args['cpu-prof']) nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`);
-  const berth = await startBerth({ mode: args.berth as 'bundle' | 'dist' | 'tsx', nodeFlags, logLevel: 'warn' });
+  const berth = await startBerth({ mode: args.berth as 'bundle' | 'dist' | 'tsx', nodeFlags, logLevel: args['log-level'] });
   started.push(berth);
   registries.push(berth);
   console.error(`run ${run}: ${registries.map((r) => `${r.kind} ${r.baseUrl} pid ${r.pid}`).join(', ')}`);
