@@ -5,9 +5,27 @@ import type { GcBatch, GcBlob, GcStore, ImageKey, RetentionRepo, RetentionTagRow
 import { chunked, IN_CHUNK, PAIR_CHUNK } from './chunked.ts';
 import { enforceQuota, pushTarget } from './kysely-quota-store.ts';
 import { removeTags, repoTags, retentionRepos } from './kysely-tag-rules.ts';
+import { PreparedQuery } from './prepared-query.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
+
+// The writes of every blob push, compiled once (see PreparedQuery).
+const insertOrTouchBlob = new PreparedQuery((db: Db, digest: string, size: number, now: number) =>
+  db
+    .insertInto('blobs')
+    .values({ digest, size, created_at: now, touched_at: now, deleting: 0 })
+    .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now }).where('blobs.deleting', '=', 0)),
+);
+const touchLiveBlob = new PreparedQuery((db: Db, digest: string, now: number) =>
+  db.updateTable('blobs').set({ touched_at: now }).where('digest', '=', digest).where('deleting', '=', 0),
+);
+const upsertImageBlob = new PreparedQuery((db: Db, imageId: number, digest: string, now: number) =>
+  db
+    .insertInto('image_blobs')
+    .values({ image_id: imageId, digest, created_at: now })
+    .onConflict((oc) => oc.columns(['image_id', 'digest']).doUpdateSet({ created_at: now })),
+);
 
 /** Runs `fn` in the current transaction, or in a new one. */
 function inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
@@ -32,12 +50,7 @@ const CLAIM_POLL_MS = 25;
 export async function claimBlob(db: Db, digest: Digest, size: number, now: number): Promise<void> {
   const deadline = Date.now() + CLAIM_WAIT_MS;
   for (;;) {
-    const res = await db
-      .insertInto('blobs')
-      .values({ digest, size, created_at: now, touched_at: now, deleting: 0 })
-      .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now }).where('blobs.deleting', '=', 0))
-      .executeTakeFirst();
-    if (Number(res.numInsertedOrUpdatedRows ?? 0n) > 0) return;
+    if ((await insertOrTouchBlob.affected(db, digest, size, now)) > 0) return;
     if (Date.now() > deadline) {
       throw new RegistryError('UNAVAILABLE', `blob ${digest} is being garbage-collected; retry the upload`, { digest });
     }
@@ -49,18 +62,8 @@ export async function claimBlob(db: Db, digest: Digest, size: number, now: numbe
 export async function linkBlob(db: Db, imageId: number, digest: Digest, now: number): Promise<boolean> {
   return inTransaction(db, async (trx) => {
     await enforceQuota(trx, await pushTarget(trx, imageId), [digest]);
-    const touched = await trx
-      .updateTable('blobs')
-      .set({ touched_at: now })
-      .where('digest', '=', digest)
-      .where('deleting', '=', 0)
-      .executeTakeFirst();
-    if (Number(touched.numUpdatedRows) === 0) return false;
-    await trx
-      .insertInto('image_blobs')
-      .values({ image_id: imageId, digest, created_at: now })
-      .onConflict((oc) => oc.columns(['image_id', 'digest']).doUpdateSet({ created_at: now }))
-      .execute();
+    if ((await touchLiveBlob.affected(trx, digest, now)) === 0) return false;
+    await upsertImageBlob.execute(trx, imageId, digest, now);
     return true;
   });
 }

@@ -3,6 +3,7 @@ import type { Digest } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
 import type { QuotaAdds, QuotaStore } from '../quota-store.ts';
 import { chunked } from './chunked.ts';
+import { PreparedQuery } from './prepared-query.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -21,14 +22,18 @@ export interface PushTarget {
 }
 
 /** One indexed lookup: what the push paths need to know about the image's project and repo. */
-export async function pushTarget(db: Db, imageId: number): Promise<PushTarget | undefined> {
-  const row = await db
+/** Every push reads this, compiled once (see PreparedQuery). */
+const pushTargetOf = new PreparedQuery((db: Db, imageId: number) =>
+  db
     .selectFrom('images')
     .leftJoin('projects', 'projects.name', 'images.project')
     .leftJoin('repos', (j) => j.onRef('repos.project', '=', 'images.project').onRef('repos.name', '=', 'images.repo'))
     .select(['images.project', 'images.repo', 'projects.quota_bytes as pq', 'repos.quota_bytes as rq', 'repos.immutable_tags as immutable'])
-    .where('images.id', '=', imageId)
-    .executeTakeFirst();
+    .where('images.id', '=', imageId),
+);
+
+export async function pushTarget(db: Db, imageId: number): Promise<PushTarget | undefined> {
+  const row = await pushTargetOf.first(db, imageId);
   return row && {
     project: row.project,
     repo: row.repo,

@@ -5,15 +5,20 @@ import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
 
-/** A point lookup every /v2 request makes, compiled once (see PreparedQuery). */
+// Every upload request makes these; compiled once (see PreparedQuery).
 const uploadById = new PreparedQuery((db: Db, id: string) => db.selectFrom('uploads').selectAll().where('id', '=', id));
+const insertUpload = new PreparedQuery((db: Db, id: string, imageId: number, createdAt: number, updatedAt: number) =>
+  db.insertInto('uploads').values({ id, image_id: imageId, created_at: createdAt, updated_at: updatedAt }),
+);
+const touchUpload = new PreparedQuery((db: Db, id: string, now: number) => db.updateTable('uploads').set({ updated_at: now }).where('id', '=', id));
+const deleteUpload = new PreparedQuery((db: Db, id: string) => db.deleteFrom('uploads').where('id', '=', id));
 
 
 export class KyselyUploads implements UploadIndex {
   constructor(private readonly db: Db) {}
 
   async create(u: UploadRecord): Promise<void> {
-    await this.db.insertInto('uploads').values({ id: u.id, image_id: u.imageId, created_at: u.createdAt, updated_at: u.updatedAt }).execute();
+    await insertUpload.execute(this.db, u.id, u.imageId, u.createdAt, u.updatedAt);
   }
 
   async get(id: string): Promise<UploadRecord | undefined> {
@@ -22,10 +27,10 @@ export class KyselyUploads implements UploadIndex {
   }
 
   async touch(id: string, now: number): Promise<void> {
-    await this.db.updateTable('uploads').set({ updated_at: now }).where('id', '=', id).execute();
+    await touchUpload.execute(this.db, id, now);
   }
 
   async delete(id: string): Promise<void> {
-    await this.db.deleteFrom('uploads').where('id', '=', id).execute();
+    await deleteUpload.execute(this.db, id);
   }
 }

@@ -1,4 +1,4 @@
-import type { CompiledQuery, Kysely } from 'kysely';
+import type { CompiledQuery, Kysely, QueryResult } from 'kysely';
 
 /** Stands for the i-th argument while a query is compiled once. */
 class Placeholder {
@@ -7,25 +7,38 @@ class Placeholder {
 
 /**
  * A fixed-shape query compiled to SQL once and then run with new parameter values: the hot
- * point lookups (every /v2 request resolves an image, a blob link or a tag) skip building and
- * compiling the Kysely query tree each time. Works for any dialect, since the SQL is compiled per
+ * point lookups (every /v2 request resolves an image, a blob link or a tag) and the writes of
+ * every push skip building and compiling the Kysely query tree each time. Works for any dialect, since the SQL is compiled per
  * Kysely instance; only values may vary between calls, never the shape.
  */
 export class PreparedQuery<Db, A extends readonly unknown[], Row> {
-  /** Per Kysely instance: two databases of different dialects may live in one process. */
-  private readonly compiled = new WeakMap<Kysely<Db>, CompiledQuery<Row>>();
+  /**
+   * Per dialect adapter: two databases of different dialects may live in one process. A
+   * transaction is a new Kysely instance but shares its database's adapter (and compiler).
+   */
+  private readonly compiled = new WeakMap<object, CompiledQuery<Row>>();
 
   constructor(private readonly build: (db: Kysely<Db>, ...args: A) => { compile(): CompiledQuery<Row> }) {}
 
-  async rows(db: Kysely<Db>, ...args: A): Promise<Row[]> {
-    let compiled = this.compiled.get(db);
+  async execute(db: Kysely<Db>, ...args: A): Promise<QueryResult<Row>> {
+    const key = db.getExecutor().adapter;
+    let compiled = this.compiled.get(key);
     if (compiled === undefined) {
       const placeholders = args.map((_, i) => new Placeholder(i)) as unknown as A;
       compiled = this.build(db, ...placeholders).compile();
-      this.compiled.set(db, compiled);
+      this.compiled.set(key, compiled);
     }
     const parameters = compiled.parameters.map((p) => (p instanceof Placeholder ? args[p.index] : p));
-    return (await db.executeQuery<Row>({ ...compiled, parameters })).rows;
+    return db.executeQuery<Row>({ ...compiled, parameters });
+  }
+
+  async rows(db: Kysely<Db>, ...args: A): Promise<Row[]> {
+    return (await this.execute(db, ...args)).rows;
+  }
+
+  /** Rows inserted, updated or deleted by a write. */
+  async affected(db: Kysely<Db>, ...args: A): Promise<number> {
+    return Number((await this.execute(db, ...args)).numAffectedRows ?? 0n);
   }
 
   async first(db: Kysely<Db>, ...args: A): Promise<Row | undefined> {
