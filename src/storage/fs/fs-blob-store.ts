@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fsync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, fsync, mkdirSync, open as openFd, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -17,15 +17,17 @@ function isMissing(err: unknown): boolean {
 }
 
 const fsyncFd = promisify(fsync);
+const openAsync = promisify(openFd);
 
 /**
  * fsyncs the file or directory at `path` (a directory: to persist a rename or create in it).
  *
- * The upload path calls the short metadata syscalls (open, close, stat, rename, mkdir)
- * synchronously and only the fsyncs (and data writes, in FileAppender) on libuv's thread pool:
- * such a call takes a few microseconds, while handing it to the pool and back cost 40-120 us of
- * main-thread time each on the benchmark machine (thread wake-ups), a quarter of the CPU of a
- * small-image push. An fsync can take milliseconds on a busy disk and never blocks the loop.
+ * The upload path calls the short metadata syscalls (open of an existing file, close, stat,
+ * rename, mkdir) synchronously, and only what can take long on libuv's thread pool: fsyncs,
+ * creating a file (allocating an inode took 300-500 us on the benchmark machine's ext4 after
+ * many deletions) and large data writes (FileAppender). A short call takes a few microseconds,
+ * while handing it to the pool and back cost 40-120 us of main-thread time there (thread
+ * wake-ups): a quarter of the CPU of a small-image push.
  */
 async function fsyncPath(path: string, flags: 'r' | 'r+'): Promise<void> {
   const fd = openSync(path, flags);
@@ -156,7 +158,7 @@ class FsUploadStaging implements UploadStaging {
   }
 
   async create(id: string): Promise<void> {
-    closeSync(openSync(this.pathOf(id), 'wx'));
+    closeSync(await openAsync(this.pathOf(id), 'wx'));
   }
 
   async size(id: string): Promise<number | undefined> {
