@@ -13,6 +13,7 @@
  *   --cpu-prof DIR      run Berth under node --cpu-prof, profiles written to DIR
  *   --log-level LEVEL   Berth's log level (default info, as `berth serve`: one line per request)
  *   --load node         use the Node load generator instead of wrk
+ *                       (pulls in c and g use curl when installed; BENCH_PULL_CLIENT=node for the Node client)
  *   --table FILE        run nothing: print the table of an earlier (possibly interrupted) JSON lines file
  *
  * Loopback only; every server started here is stopped by its PID, also on errors and Ctrl-C.
