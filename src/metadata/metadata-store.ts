@@ -140,6 +140,8 @@ export interface BlobIndex {
    * recorded or GC is deleting it; DENIED when the link would exceed a quota (quota-store.ts).
    */
   link(imageId: number, digest: Digest, now: number): Promise<boolean>;
+  /** The blob's size when it is linked to the image named `imageName` (one lookup: the pull path). */
+  getLinkedByName(imageName: string, digest: Digest): Promise<{ size: number } | undefined>;
   /** The blob's size when it is linked to the image. */
   getLinked(imageId: number, digest: Digest): Promise<{ size: number } | undefined>;
   /** Sizes of those of `digests` that are linked to the image; absent ones are not in the map. */
@@ -157,6 +159,11 @@ export interface ManifestIndex {
   put(imageId: number, manifest: NewManifest, tag?: { name: string; actor: string; now: number; immutable?: boolean }): Promise<void>;
   get(imageId: number, digest: Digest): Promise<ManifestWithContent | undefined>;
   getByTag(imageId: number, tag: string): Promise<ManifestWithContent | undefined>;
+  /**
+   * The manifest by tag or digest in the image named `imageName`, with the image's id, in one
+   * lookup (the pull path); undefined when the image or the manifest is missing.
+   */
+  findInImage(imageName: string, ref: { tag: string } | { digest: Digest }): Promise<{ imageId: number; manifest: ManifestWithContent } | undefined>;
   /** Those of `digests` that are not manifests of the image. */
   missing(imageId: number, digests: Digest[]): Promise<Digest[]>;
   /** Deletes the manifest and every tag pointing at it; false when it was not there. */

@@ -59,8 +59,7 @@ export class Blobs {
 
   /** Size of the blob in the repository, or BLOB_UNKNOWN. */
   async stat(name: string, digest: Digest): Promise<number> {
-    const image = await this.repositories.find(name);
-    const linked = image && (await this.deps.metadata.blobs.getLinked(image.id, digest));
+    const linked = await this.deps.metadata.blobs.getLinkedByName(name, digest);
     if (!linked) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
     return linked.size;
   }

@@ -68,15 +68,21 @@ export class Manifests {
    */
   async get(name: string, reference: string, accept?: string): Promise<ManifestWithContent> {
     const ref = lookupReference(reference, name);
-    const image = await this.repositories.require(name);
-    const manifest = await this.lookup(image, ref);
-    if (!manifest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in repository ${name}`, { reference });
+    // One lookup when the manifest is there; the errors (which of image or manifest is missing) take two.
+    let found = await this.deps.metadata.manifests.findInImage(name, ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest });
+    if (!found) {
+      const image = await this.repositories.require(name);
+      const manifest = await this.lookup(image, ref); // it may have appeared in between
+      if (!manifest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is not in repository ${name}`, { reference });
+      found = { imageId: image.id, manifest };
+    }
+    const { imageId, manifest } = found;
     const accepted = acceptedTypes(accept);
     if (!accepted || accepted.has(manifest.mediaType) || accepted.has('*/*') || ![...accepted].some((t) => MANIFEST_TYPES.has(t) || t.startsWith('application/vnd.docker.distribution.manifest.v1'))) {
       return manifest;
     }
     if (INDEX_TYPES.has(manifest.mediaType)) {
-      const child = await this.defaultPlatformChild(image, manifest, accepted);
+      const child = await this.defaultPlatformChild(imageId, manifest, accepted);
       if (child) return child;
     }
     throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} is ${manifest.mediaType}, which the request's Accept header does not allow`, { reference });
@@ -88,10 +94,10 @@ export class Manifests {
       : this.deps.metadata.manifests.get(image.id, ref.digest);
   }
 
-  private async defaultPlatformChild(image: ImageRecord, index: ManifestWithContent, accepted: Set<string>): Promise<ManifestWithContent | undefined> {
+  private async defaultPlatformChild(imageId: number, index: ManifestWithContent, accepted: Set<string>): Promise<ManifestWithContent | undefined> {
     const parsed = parseManifest(index.content, index.mediaType);
     const child = parsed.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64' && accepted.has(m.mediaType));
-    return child && this.deps.metadata.manifests.get(image.id, child.digest);
+    return child && this.deps.metadata.manifests.get(imageId, child.digest);
   }
 
   /** Validates and stores a manifest; with a tag reference, points the tag at it atomically. */

@@ -160,6 +160,18 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         assert.deepEqual(await store.blobs.getLinked(img.id, d), { size });
       });
 
+      it('getLinkedByName finds a linked blob by the image name only', async () => {
+        const a = await image('demo/docker/a');
+        await image('demo/docker/b');
+        const d = digest('by name');
+        await store.blobs.putBlob(d, 11, T0);
+        assert.equal(await store.blobs.getLinkedByName('demo/docker/a', d), undefined);
+        await store.blobs.link(a.id, d, T0);
+        assert.deepEqual(await store.blobs.getLinkedByName('demo/docker/a', d), { size: 11 });
+        assert.equal(await store.blobs.getLinkedByName('demo/docker/b', d), undefined);
+        assert.equal(await store.blobs.getLinkedByName('demo/docker/none', d), undefined);
+      });
+
       it('link makes the blob visible in that image only; link is idempotent', async () => {
         const a = await image('demo/docker/a');
         const b = await image('demo/docker/b');
@@ -264,6 +276,23 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         assert.equal(await store.manifests.getByTag(a.id, 'v2'), undefined);
         const b = await image('demo/docker/b');
         assert.equal(await store.manifests.getByTag(b.id, 'v1'), undefined);
+      });
+
+      it('findInImage finds a manifest by tag or digest through the image name, with the image id', async () => {
+        const a = await image('demo/docker/a');
+        const b = await image('demo/docker/b');
+        const m = manifest('found');
+        await store.manifests.put(a.id, m, { name: 'v1', actor: 'alice', now: T0 });
+        const byTag = await store.manifests.findInImage('demo/docker/a', { tag: 'v1' });
+        assert.equal(byTag?.imageId, a.id);
+        assert.equal(byTag?.manifest.digest, m.digest);
+        assert.deepEqual(byTag?.manifest.content, m.content);
+        assert.equal((await store.manifests.findInImage('demo/docker/a', { digest: m.digest }))?.manifest.digest, m.digest);
+        assert.equal(await store.manifests.findInImage('demo/docker/a', { tag: 'v2' }), undefined);
+        assert.equal(await store.manifests.findInImage('demo/docker/b', { tag: 'v1' }), undefined);
+        assert.equal(await store.manifests.findInImage('demo/docker/b', { digest: m.digest }), undefined);
+        assert.equal(await store.manifests.findInImage('demo/docker/none', { tag: 'v1' }), undefined);
+        assert.ok(b.id !== a.id);
       });
 
       it('a tag moves to the new manifest in one put; the old manifest stays by digest', async () => {

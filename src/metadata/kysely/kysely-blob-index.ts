@@ -8,13 +8,23 @@ import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
 
-/** A point lookup every /v2 request makes, compiled once (see PreparedQuery). */
+/** Point lookups every /v2 request makes, compiled once (see PreparedQuery). */
 const linkedBlob = new PreparedQuery((db: Db, imageId: number, digest: string) =>
   db
     .selectFrom('image_blobs')
     .innerJoin('blobs', 'blobs.digest', 'image_blobs.digest')
     .select('blobs.size')
     .where('image_blobs.image_id', '=', imageId)
+    .where('image_blobs.digest', '=', digest),
+);
+
+const linkedBlobByImageName = new PreparedQuery((db: Db, imageName: string, digest: string) =>
+  db
+    .selectFrom('images')
+    .innerJoin('image_blobs', 'image_blobs.image_id', 'images.id')
+    .innerJoin('blobs', 'blobs.digest', 'image_blobs.digest')
+    .select('blobs.size')
+    .where('images.name', '=', imageName)
     .where('image_blobs.digest', '=', digest),
 );
 
@@ -32,6 +42,11 @@ export class KyselyBlobs implements BlobIndex {
 
   async link(imageId: number, digest: Digest, now: number): Promise<boolean> {
     return linkBlob(this.db, imageId, digest, now);
+  }
+
+  async getLinkedByName(imageName: string, digest: Digest): Promise<{ size: number } | undefined> {
+    const row = await linkedBlobByImageName.first(this.db, imageName, digest);
+    return row && { size: Number(row.size) };
   }
 
   async getLinked(imageId: number, digest: Digest): Promise<{ size: number } | undefined> {

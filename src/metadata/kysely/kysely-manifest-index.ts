@@ -23,6 +23,24 @@ const manifestByTag = new PreparedQuery((db: Db, imageId: number, tag: string) =
     .where('tags.name', '=', tag),
 );
 
+const manifestByImageNameAndTag = new PreparedQuery((db: Db, imageName: string, tag: string) =>
+  db
+    .selectFrom('images')
+    .innerJoin('tags', 'tags.image_id', 'images.id')
+    .innerJoin('manifests', (j) => j.onRef('manifests.image_id', '=', 'tags.image_id').onRef('manifests.digest', '=', 'tags.digest'))
+    .selectAll('manifests')
+    .where('images.name', '=', imageName)
+    .where('tags.name', '=', tag),
+);
+const manifestByImageNameAndDigest = new PreparedQuery((db: Db, imageName: string, digest: string) =>
+  db
+    .selectFrom('images')
+    .innerJoin('manifests', 'manifests.image_id', 'images.id')
+    .selectAll('manifests')
+    .where('images.name', '=', imageName)
+    .where('manifests.digest', '=', digest),
+);
+
 const toManifest = (row: Selectable<Database['manifests']>): ManifestWithContent => ({
   digest: row.digest as Digest,
   mediaType: row.media_type,
@@ -38,6 +56,11 @@ const toManifest = (row: Selectable<Database['manifests']>): ManifestWithContent
 
 export class KyselyManifests implements ManifestIndex {
   constructor(private readonly db: Db) {}
+
+  async findInImage(imageName: string, ref: { tag: string } | { digest: Digest }): Promise<{ imageId: number; manifest: ManifestWithContent } | undefined> {
+    const row = 'tag' in ref ? await manifestByImageNameAndTag.first(this.db, imageName, ref.tag) : await manifestByImageNameAndDigest.first(this.db, imageName, ref.digest);
+    return row && { imageId: Number(row.image_id), manifest: toManifest(row) };
+  }
 
   async put(imageId: number, m: NewManifest, tag?: { name: string; actor: string; now: number; immutable?: boolean }): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
