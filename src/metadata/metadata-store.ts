@@ -172,6 +172,8 @@ export interface ManifestIndex {
   /** Names of the image's tags that point at `digest`. */
   tagsOf(imageId: number, digest: Digest): Promise<string[]>;
   listTags(imageId: number, page: Page): Promise<string[]>;
+  /** listTags of the image named `imageName`, in one lookup; [] also when there is no such image. */
+  listTagsByName(imageName: string, page: Page): Promise<string[]>;
   /** `totalSize` of each of `digests` that is a manifest of the image. */
   totalSizes(imageId: number, digests: Digest[]): Promise<Map<Digest, number>>;
   /** Manifests of the image whose `subject` is `digest`, oldest first. */

@@ -60,8 +60,12 @@ export class Listings {
 
   /** Tags of a repository in lexical order; NAME_UNKNOWN for a repository never pushed to. */
   async tags(name: string, page: PageRequest): Promise<PageResult> {
-    const image = await this.repositories.require(name);
-    return this.page((last, limit) => this.deps.metadata.manifests.listTags(image.id, { ...(last !== undefined ? { last } : {}), ...(limit !== undefined ? { limit } : {}) }), page);
+    if (page.n === 0) await this.repositories.require(name); // no fetch below: check the name here
+    return this.page(async (last, limit) => {
+      const tags = await this.deps.metadata.manifests.listTagsByName(name, { ...(last !== undefined ? { last } : {}), ...(limit !== undefined ? { limit } : {}) });
+      if (tags.length === 0) await this.repositories.require(name); // NAME_UNKNOWN, or really no tags (past `last`)
+      return tags;
+    }, page);
   }
 
   /** Repository names in lexical order, filtered by `visible`. */

@@ -402,6 +402,14 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         assert.deepEqual(await store.manifests.listTags(b.id, {}), ['other']);
         const c = await image('demo/docker/c');
         assert.deepEqual(await store.manifests.listTags(c.id, {}), []);
+        // The same through the image name.
+        assert.deepEqual(await store.manifests.listTagsByName('demo/docker/a', {}), sorted);
+        assert.deepEqual(await store.manifests.listTagsByName('demo/docker/a', { last: sorted[2], limit: 3 }), sorted.slice(3, 6));
+        assert.deepEqual(await store.manifests.listTagsByName('demo/docker/a', { limit: 2 }), sorted.slice(0, 2));
+        assert.deepEqual(await store.manifests.listTagsByName('demo/docker/a', { last: 'v1' }), sorted.filter((t) => t > 'v1'));
+        assert.deepEqual(await store.manifests.listTagsByName('demo/docker/b', {}), ['other']);
+        assert.deepEqual(await store.manifests.listTagsByName('demo/docker/c', {}), []);
+        assert.deepEqual(await store.manifests.listTagsByName('demo/docker/none', {}), []);
       });
 
       it('referrers lists manifests whose subject is the digest, oldest first, in that image only', async () => {

@@ -41,6 +41,18 @@ const manifestByImageNameAndDigest = new PreparedQuery((db: Db, imageName: strin
     .where('manifests.digest', '=', digest),
 );
 
+/** Tags after `last` (tag names are never empty: '' means from the start), at most `limit`. */
+const tagsByImageName = new PreparedQuery((db: Db, imageName: string, last: string, limit: number) =>
+  db
+    .selectFrom('images')
+    .innerJoin('tags', 'tags.image_id', 'images.id')
+    .select('tags.name')
+    .where('images.name', '=', imageName)
+    .where('tags.name', '>', last)
+    .orderBy('tags.name')
+    .limit(limit),
+);
+
 const toManifest = (row: Selectable<Database['manifests']>): ManifestWithContent => ({
   digest: row.digest as Digest,
   mediaType: row.media_type,
@@ -162,6 +174,11 @@ export class KyselyManifests implements ManifestIndex {
 
   tagsOf(imageId: number, digest: Digest): Promise<string[]> {
     return tagsPointingAt(this.db, imageId, digest);
+  }
+
+  async listTagsByName(imageName: string, page: Page): Promise<string[]> {
+    const rows = await tagsByImageName.rows(this.db, imageName, page.last ?? '', page.limit ?? Number.MAX_SAFE_INTEGER);
+    return rows.map((r) => r.name);
   }
 
   async listTags(imageId: number, page: Page): Promise<string[]> {
