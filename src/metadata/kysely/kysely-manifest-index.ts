@@ -53,6 +53,37 @@ const tagsByImageName = new PreparedQuery((db: Db, imageName: string, last: stri
     .limit(limit),
 );
 
+// The writes of every manifest push, compiled once.
+const insertManifest = new PreparedQuery(
+  (
+    db: Db, imageId: number, digest: string, mediaType: string, artifactType: string | null, size: number, subject: string | null,
+    configDigest: string | null, content: Buffer, createdAt: number, createdBy: string, totalSize: number, facts: string | null,
+  ) =>
+    db
+      .insertInto('manifests')
+      .values({
+        image_id: imageId,
+        digest,
+        media_type: mediaType,
+        artifact_type: artifactType,
+        size,
+        subject,
+        config_digest: configDigest,
+        content,
+        created_at: createdAt,
+        created_by: createdBy,
+        total_size: totalSize,
+        facts,
+      })
+      .onConflict((oc) => oc.columns(['image_id', 'digest']).doNothing()),
+);
+const upsertTag = new PreparedQuery((db: Db, imageId: number, name: string, digest: string, now: number, actor: string) =>
+  db
+    .insertInto('tags')
+    .values({ image_id: imageId, name, digest, stage: '', download_count: 0, created_at: now, updated_at: now, updated_by: actor })
+    .onConflict((oc) => oc.columns(['image_id', 'name']).doUpdateSet({ digest, updated_at: now, updated_by: actor })),
+);
+
 const toManifest = (row: Selectable<Database['manifests']>): ManifestWithContent => ({
   digest: row.digest as Digest,
   mediaType: row.media_type,
@@ -79,26 +110,12 @@ export class KyselyManifests implements ManifestIndex {
       const target = await pushTarget(trx, imageId);
       await enforceQuota(trx, target, m.blobRefs, { digest: m.digest, size: m.size });
       if (m.verifyRefs) await guardManifestRefs(trx, imageId, m.blobRefs, m.manifestRefs, m.createdAt);
-      const inserted = await trx
-        .insertInto('manifests')
-        .values({
-          image_id: imageId,
-          digest: m.digest,
-          media_type: m.mediaType,
-          artifact_type: m.artifactType,
-          size: m.size,
-          subject: m.subject,
-          config_digest: m.configDigest,
-          content: m.content,
-          created_at: m.createdAt,
-          created_by: m.createdBy,
-          total_size: m.totalSize,
-          facts: m.facts ? JSON.stringify(m.facts) : null,
-        })
-        .onConflict((oc) => oc.columns(['image_id', 'digest']).doNothing())
-        .executeTakeFirst();
+      const inserted = await insertManifest.affected(
+        trx, imageId, m.digest, m.mediaType, m.artifactType, m.size, m.subject, m.configDigest, m.content, m.createdAt, m.createdBy, m.totalSize,
+        m.facts ? JSON.stringify(m.facts) : null,
+      );
       if (m.verifyRefs) await holdManifest(trx, imageId, m.digest);
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) {
+      if (inserted > 0) {
         const refs = [
           ...[...new Set(m.blobRefs)].map((ref) => ({ image_id: imageId, digest: m.digest, ref, kind: 'blob' })),
           ...[...new Set(m.manifestRefs)].map((ref) => ({ image_id: imageId, digest: m.digest, ref, kind: 'manifest' })),
@@ -112,24 +129,7 @@ export class KyselyManifests implements ManifestIndex {
         }
       }
       if (tag && (tag.immutable || target?.immutableTags)) await claimImmutableTag(trx, imageId, tag.name, m.digest, tag);
-      else if (tag) {
-        await trx
-          .insertInto('tags')
-          .values({
-            image_id: imageId,
-            name: tag.name,
-            digest: m.digest,
-            stage: '',
-            download_count: 0,
-            created_at: tag.now,
-            updated_at: tag.now,
-            updated_by: tag.actor,
-          })
-          .onConflict((oc) =>
-            oc.columns(['image_id', 'name']).doUpdateSet({ digest: m.digest, updated_at: tag.now, updated_by: tag.actor }),
-          )
-          .execute();
-      }
+      else if (tag) await upsertTag.execute(trx, imageId, tag.name, m.digest, tag.now, tag.actor);
     });
   }
 
