@@ -3,7 +3,7 @@ import type { Digest } from '../../domain/digest.ts';
 import type { BlobIndex } from '../metadata-store.ts';
 import { chunked } from './chunked.ts';
 import { claimBlob, linkBlob } from './kysely-gc-store.ts';
-import { PreparedQuery } from './prepared-query.ts';
+import { PreparedListQuery, PreparedQuery } from './prepared-query.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -26,6 +26,15 @@ const linkedBlobByImageName = new PreparedQuery((db: Db, imageName: string, dige
     .select('blobs.size')
     .where('images.name', '=', imageName)
     .where('image_blobs.digest', '=', digest),
+);
+
+const linkedBlobSizes = new PreparedListQuery((db: Db, digests: readonly string[], imageId: number) =>
+  db
+    .selectFrom('image_blobs')
+    .innerJoin('blobs', 'blobs.digest', 'image_blobs.digest')
+    .select(['blobs.digest', 'blobs.size'])
+    .where('image_blobs.image_id', '=', imageId)
+    .where('image_blobs.digest', 'in', digests),
 );
 
 export class KyselyBlobs implements BlobIndex {
@@ -57,14 +66,7 @@ export class KyselyBlobs implements BlobIndex {
   async linkedSizes(imageId: number, digests: Digest[]): Promise<Map<Digest, number>> {
     const found = new Map<Digest, number>();
     for (const part of chunked([...new Set(digests)])) {
-      const rows = await this.db
-        .selectFrom('image_blobs')
-        .innerJoin('blobs', 'blobs.digest', 'image_blobs.digest')
-        .select(['blobs.digest', 'blobs.size'])
-        .where('image_blobs.image_id', '=', imageId)
-        .where('image_blobs.digest', 'in', part)
-        .execute();
-      for (const r of rows) found.set(r.digest as Digest, Number(r.size));
+      for (const r of await linkedBlobSizes.rows(this.db, part, imageId)) found.set(r.digest as Digest, Number(r.size));
     }
     return found;
   }

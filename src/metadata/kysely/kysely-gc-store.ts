@@ -5,7 +5,7 @@ import type { GcBatch, GcBlob, GcStore, ImageKey, RetentionRepo, RetentionTagRow
 import { chunked, IN_CHUNK, PAIR_CHUNK } from './chunked.ts';
 import { enforceQuota, pushTarget } from './kysely-quota-store.ts';
 import { removeTags, repoTags, retentionRepos } from './kysely-tag-rules.ts';
-import { PreparedQuery } from './prepared-query.ts';
+import { PreparedListQuery, PreparedQuery } from './prepared-query.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -19,6 +19,29 @@ const insertOrTouchBlob = new PreparedQuery((db: Db, digest: string, size: numbe
 );
 const touchLiveBlob = new PreparedQuery((db: Db, digest: string, now: number) =>
   db.updateTable('blobs').set({ touched_at: now }).where('digest', '=', digest).where('deleting', '=', 0),
+);
+const touchLiveBlobs = new PreparedListQuery((db: Db, digests: readonly string[], now: number) =>
+  db.updateTable('blobs').set({ touched_at: now }).where('digest', 'in', digests).where('deleting', '=', 0),
+);
+const upsertImageBlobs = new PreparedListQuery((db: Db, digests: readonly string[], imageId: number, now: number) =>
+  db
+    .insertInto('image_blobs')
+    .values(digests.map((digest) => ({ image_id: imageId, digest, created_at: now })))
+    .onConflict((oc) => oc.columns(['image_id', 'digest']).doUpdateSet({ created_at: now })),
+);
+const lockManifests = new PreparedListQuery((db: Db, digests: readonly string[], imageId: number) =>
+  db
+    .updateTable('manifests')
+    .set((eb) => ({ created_by: eb.ref('created_by') }))
+    .where('image_id', '=', imageId)
+    .where('digest', 'in', digests),
+);
+const lockManifest = new PreparedQuery((db: Db, imageId: number, digest: string) =>
+  db
+    .updateTable('manifests')
+    .set((eb) => ({ created_by: eb.ref('created_by') }))
+    .where('image_id', '=', imageId)
+    .where('digest', '=', digest),
 );
 const upsertImageBlob = new PreparedQuery((db: Db, imageId: number, digest: string, now: number) =>
   db
@@ -77,10 +100,7 @@ export async function linkBlob(db: Db, imageId: number, digest: Digest, now: num
 export async function guardManifestRefs(trx: Db, imageId: number, blobRefs: Digest[], manifestRefs: Digest[], now: number): Promise<void> {
   const blobs = [...new Set(blobRefs)].sort();
   let touched = 0;
-  for (const part of chunked(blobs, IN_CHUNK)) {
-    const res = await trx.updateTable('blobs').set({ touched_at: now }).where('digest', 'in', part).where('deleting', '=', 0).executeTakeFirst();
-    touched += Number(res.numUpdatedRows);
-  }
+  for (const part of chunked(blobs, IN_CHUNK)) touched += await touchLiveBlobs.affected(trx, part, now);
   if (touched < blobs.length) {
     const live = new Set<string>();
     for (const part of chunked(blobs, IN_CHUNK)) {
@@ -90,24 +110,10 @@ export async function guardManifestRefs(trx: Db, imageId: number, blobRefs: Dige
     const missing = blobs.filter((d) => !live.has(d));
     throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `blob ${missing[0]} is not in the registry (it was garbage-collected); push it again`, { digest: missing[0], digests: missing });
   }
-  for (const part of chunked(blobs, IN_CHUNK)) {
-    await trx
-      .insertInto('image_blobs')
-      .values(part.map((digest) => ({ image_id: imageId, digest, created_at: now })))
-      .onConflict((oc) => oc.columns(['image_id', 'digest']).doUpdateSet({ created_at: now }))
-      .execute();
-  }
+  for (const part of chunked(blobs, IN_CHUNK)) await upsertImageBlobs.execute(trx, part, imageId, now);
   const children = [...new Set(manifestRefs)].sort();
   let locked = 0;
-  for (const part of chunked(children, IN_CHUNK)) {
-    const res = await trx
-      .updateTable('manifests')
-      .set((eb) => ({ created_by: eb.ref('created_by') }))
-      .where('image_id', '=', imageId)
-      .where('digest', 'in', part)
-      .executeTakeFirst();
-    locked += Number(res.numUpdatedRows);
-  }
+  for (const part of chunked(children, IN_CHUNK)) locked += await lockManifests.affected(trx, part, imageId);
   if (locked < children.length) {
     throw new RegistryError('MANIFEST_UNKNOWN', 'a manifest referenced by the index is no longer in the repository (it was garbage-collected); push it again', { digests: children }, { status: 400 });
   }
@@ -115,13 +121,7 @@ export async function guardManifestRefs(trx: Db, imageId: number, blobRefs: Dige
 
 /** Inside a manifest put's transaction, after the insert: locks the manifest row so GC cannot remove it before the tag lands. */
 export async function holdManifest(trx: Db, imageId: number, digest: Digest): Promise<void> {
-  const res = await trx
-    .updateTable('manifests')
-    .set((eb) => ({ created_by: eb.ref('created_by') }))
-    .where('image_id', '=', imageId)
-    .where('digest', '=', digest)
-    .executeTakeFirst();
-  if (Number(res.numUpdatedRows) === 0) {
+  if ((await lockManifest.affected(trx, imageId, digest)) === 0) {
     throw new RegistryError('MANIFEST_INVALID', 'the manifest was garbage-collected while it was pushed; push it again', { digest });
   }
 }

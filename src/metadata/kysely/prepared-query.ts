@@ -45,3 +45,35 @@ export class PreparedQuery<Db, A extends readonly unknown[], Row> {
     return (await this.rows(db, ...args))[0];
   }
 }
+
+/**
+ * A PreparedQuery whose shape varies only with the length of one list (an `IN (...)` list, the
+ * rows of a multi-row insert): compiled once per length. Lists come in chunks of at most
+ * IN_CHUNK (chunked.ts), which bounds the number of shapes kept.
+ */
+export class PreparedListQuery<Db, A extends readonly unknown[], Row> {
+  private readonly byLength = new Map<number, PreparedQuery<Db, unknown[], Row>>();
+
+  constructor(private readonly build: (db: Kysely<Db>, list: readonly string[], ...args: A) => { compile(): CompiledQuery<Row> }) {}
+
+  private query(length: number, fixed: number): PreparedQuery<Db, unknown[], Row> {
+    let query = this.byLength.get(length);
+    if (query === undefined) {
+      query = new PreparedQuery<Db, unknown[], Row>((db, ...all) => this.build(db, all.slice(fixed) as string[], ...(all.slice(0, fixed) as unknown as A)));
+      this.byLength.set(length, query);
+    }
+    return query;
+  }
+
+  execute(db: Kysely<Db>, list: readonly string[], ...args: A): Promise<QueryResult<Row>> {
+    return this.query(list.length, args.length).execute(db, ...args, ...list);
+  }
+
+  async rows(db: Kysely<Db>, list: readonly string[], ...args: A): Promise<Row[]> {
+    return (await this.execute(db, list, ...args)).rows;
+  }
+
+  async affected(db: Kysely<Db>, list: readonly string[], ...args: A): Promise<number> {
+    return Number((await this.execute(db, list, ...args)).numAffectedRows ?? 0n);
+  }
+}
