@@ -14,6 +14,13 @@ const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set([MediaType.OciConfig, Me
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 const CONFIG_CACHE_ENTRY_BYTES = 64 * 1024;
 const CONFIG_CACHE_BYTES = 2 * 1024 * 1024;
+/** Manifests whose size and facts are remembered (a few hundred bytes each). */
+const DESCRIPTION_CACHE_ENTRIES = 1000;
+
+interface Description {
+  totalSize: number;
+  facts: ImageFacts | null;
+}
 
 export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
 
@@ -127,7 +134,7 @@ export class Manifests {
       throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${missingChildren[0]} referenced by the index is not in repository ${name}`, { digest: missingChildren[0], digests: missingChildren }, { status: 400 });
     }
 
-    const { totalSize, facts } = await this.describe(image, parsed);
+    const { totalSize, facts } = await this.describe(image, parsed, digest);
     const now = this.deps.now();
     await this.deps.metadata.manifests.put(
       image.id,
@@ -156,18 +163,34 @@ export class Manifests {
    * Size and facts the management API shows, computed once here: an image's config + layers and
    * what its config says; an index's children summed, with their platforms.
    */
-  private async describe(image: ImageRecord, parsed: ParsedManifest): Promise<{ totalSize: number; facts: ImageFacts | null }> {
+  private async describe(image: ImageRecord, parsed: ParsedManifest, digest: Digest): Promise<Description> {
+    const cached = this.descriptions.get(digest);
+    if (cached) return cached;
+    let description: Description;
+    let complete = true;
     if (INDEX_TYPES.has(parsed.mediaType)) {
-      const sizes = await this.deps.metadata.manifests.totalSizes(image.id, parsed.manifests.map((m) => m.digest));
-      const totalSize = [...sizes.values()].reduce((a, b) => a + b, 0);
-      return { totalSize, facts: indexFacts(parsed.manifests) };
+      const children = parsed.manifests.map((m) => m.digest);
+      const sizes = await this.deps.metadata.manifests.totalSizes(image.id, children);
+      complete = children.every((d) => sizes.has(d));
+      description = { totalSize: [...sizes.values()].reduce((a, b) => a + b, 0), facts: indexFacts(parsed.manifests) };
+    } else {
+      const totalSize = (parsed.config?.size ?? 0) + parsed.layers.reduce((a, l) => a + l.size, 0);
+      const wantsConfig = parsed.config !== undefined && IMAGE_CONFIG_TYPES.has(parsed.config.mediaType) && parsed.config.size <= MAX_CONFIG_BYTES;
+      const config = wantsConfig ? await this.readSmallBlob(parsed.config!.digest, parsed.config!.size) : undefined;
+      complete = !wantsConfig || config !== undefined;
+      description = { totalSize, facts: imageFacts(parsed.layers, config) };
     }
-    const totalSize = (parsed.config?.size ?? 0) + parsed.layers.reduce((a, l) => a + l.size, 0);
-    const config = parsed.config && IMAGE_CONFIG_TYPES.has(parsed.config.mediaType) && parsed.config.size <= MAX_CONFIG_BYTES
-      ? await this.readSmallBlob(parsed.config.digest, parsed.config.size)
-      : undefined;
-    return { totalSize, facts: imageFacts(parsed.layers, config) };
+    // A function of the digest's bytes (and those of the config and children they name), so it
+    // never goes stale; kept only when nothing was missing while computing it.
+    if (complete) {
+      if (this.descriptions.size >= DESCRIPTION_CACHE_ENTRIES) this.descriptions.delete(this.descriptions.keys().next().value!);
+      this.descriptions.set(digest, description);
+    }
+    return description;
   }
+
+  /** Size and facts of recently pushed manifests by digest: re-tagging one skips reading its config. */
+  private readonly descriptions = new Map<Digest, Description>();
 
   /**
    * Recently read small configs by digest. Content-addressed bytes never change, so there is
