@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
-import { FileReadStream, PUMP_CHUNK } from '../../../src/storage/fs/file-read-stream.ts';
+import { DOUBLE_BUFFER_LIMIT, FileReadStream, PUMP_CHUNK } from '../../../src/storage/fs/file-read-stream.ts';
 
 describe('FileReadStream', () => {
   let dir: string;
@@ -88,6 +88,17 @@ describe('FileReadStream', () => {
       range = undefined;
       const bodies = await Promise.all(Array.from({ length: 8 }, (_, i) => fetchBody(i % 2 === 0)));
       for (const b of bodies) assert.ok(b.equals(content));
+    });
+
+    it('more downloads than get two buffers stay intact, and pooled buffers carry nothing over', async () => {
+      range = undefined;
+      const bodies = await Promise.all(Array.from({ length: DOUBLE_BUFFER_LIMIT + 4 }, (_, i) => fetchBody(i % 3 === 0)));
+      for (const b of bodies) assert.ok(b.equals(content));
+      // Short ranges after full downloads read into pooled buffers still holding older bytes.
+      for (const r of [{ start: 0, end: 0 }, { start: 5, end: 20 }, { start: PUMP_CHUNK - 3, end: PUMP_CHUNK + 2 }]) {
+        range = r;
+        assert.deepEqual(await fetchBody(false), content.subarray(r.start, r.end + 1));
+      }
     });
 
     it('a client that goes away mid-body does not break the server', async () => {
