@@ -1,6 +1,7 @@
 import { closeSync, fdatasync, writev, writevSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import { bodyBytesDone } from '../../runtime/heap.ts';
 
 const writevAsync = promisify(writev);
 const fdatasyncAsync = promisify(fdatasync);
@@ -59,6 +60,7 @@ export class FileAppender extends Writable {
     const before = this.position;
     this.position += n;
     this.bytesWritten += n;
+    bodyBytesDone(n);
     if (this.syncing === undefined && Math.floor(before / this.syncEvery) !== Math.floor(this.position / this.syncEvery)) {
       this.syncing = fdatasyncAsync(this.fd).then(
         () => { this.syncing = undefined; },

@@ -1,0 +1,12 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BODY_BYTES_PER_SCAVENGE, bodyBytesDone } from '../../../src/runtime/heap.ts';
+
+describe('heap hints', () => {
+  it('scavenges after enough body bytes without exposing gc to the application', () => {
+    const hadGc = typeof (globalThis as { gc?: unknown }).gc;
+    for (let i = 0; i < 3; i++) bodyBytesDone(BODY_BYTES_PER_SCAVENGE);
+    bodyBytesDone(1);
+    assert.equal(typeof (globalThis as { gc?: unknown }).gc, hadGc);
+  });
+});
