@@ -2,6 +2,7 @@ import pino from 'pino';
 import { buildApp } from '../app.ts';
 import { type ConfigInput, loadConfig, parseListen } from '../config/config.ts';
 import { ADMIN_PASSWORD_FILE } from '../auth/admin-bootstrap.ts';
+import { compactHeap } from '../runtime/heap.ts';
 
 export interface ServeFlags extends ConfigInput {
   config?: string;
@@ -32,6 +33,9 @@ export async function serve(flags: ServeFlags): Promise<void> {
   }
   const { host, port } = parseListen(config.listen);
   const address = await app.http.listen({ host, port });
+  // Start-up (module loading, route and schema compilation) leaves the old generation sparse;
+  // V8's memory reducer would compact it only after about 16 s without load, if ever.
+  compactHeap();
   logger.info({ address, dataDir: config.dataDir }, `berth listening on ${address}, data in ${config.dataDir}`);
 
   let stopping = false;

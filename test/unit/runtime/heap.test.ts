@@ -10,3 +10,14 @@ describe('heap hints', () => {
     assert.equal(typeof (globalThis as { gc?: unknown }).gc, hadGc);
   });
 });
+
+describe('compactHeap', () => {
+  it('runs a full collection and leaves V8 flags and globals as they were', async () => {
+    const { compactHeap } = await import('../../../src/runtime/heap.ts');
+    const { getHeapStatistics } = await import('node:v8');
+    const hadGc = typeof (globalThis as { gc?: unknown }).gc;
+    compactHeap();
+    assert.ok(getHeapStatistics().used_heap_size > 0);
+    assert.equal(typeof (globalThis as { gc?: unknown }).gc, hadGc);
+  });
+});
