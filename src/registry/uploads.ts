@@ -118,9 +118,7 @@ export class Uploads {
 
   /** Completes the upload with an optional last chunk; verifies the digest before the blob appears. */
   async finish(name: string, id: string, digest: Digest, body: Readable | undefined, range: ChunkRange | undefined, contentLength: number | undefined, signal?: AbortSignal): Promise<Digest> {
-    const session = await this.session(name, id);
-    const image = await this.repositories.require(name);
-    if (image.id !== session.imageId) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id });
+    const { image } = await this.session(name, id);
     return this.locked(id, async () => {
       let size = await this.stagedSize(id);
       if (body) {
@@ -150,14 +148,14 @@ export class Uploads {
     await this.deps.metadata.uploads.delete(id);
   }
 
-  /** The upload record, checked to belong to `name`; BLOB_UPLOAD_UNKNOWN otherwise. */
-  private async session(name: string, id: string): Promise<UploadRecord> {
+  /** The upload record and its image, checked to be `name`; BLOB_UPLOAD_UNKNOWN otherwise. */
+  private async session(name: string, id: string): Promise<{ upload: UploadRecord; image: ImageRecord }> {
     const image = await this.repositories.find(name);
     const upload = image && /^[0-9a-f-]{36}$/.test(id) ? await this.deps.metadata.uploads.get(id) : undefined;
     if (!image || !upload || upload.imageId !== image.id) {
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id: id.slice(0, 100) });
     }
-    return upload;
+    return { upload, image };
   }
 
   private async stagedSize(id: string): Promise<number> {
