@@ -1,5 +1,5 @@
 import { closeSync, createReadStream, fsync, mkdirSync, open as openFd, openSync, renameSync, rmSync, statSync } from 'node:fs';
-import { mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -119,16 +119,6 @@ export class FsBlobStore implements BlobStore {
         }
       }
     }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (err) {
-    if (isMissing(err)) return false;
-    throw err;
   }
 }
 
