@@ -70,6 +70,8 @@ const badCredentials = () => new RegistryError('UNAUTHORIZED', 'invalid username
  */
 export class CredentialAuthenticator implements Authenticator {
   private readonly cache = new Map<string, CacheEntry>();
+  /** Verifications running now, by cache key: the same header arriving meanwhile waits for it. */
+  private readonly verifying = new Map<string, Promise<Principal>>();
   private dummyHash: Promise<string> | undefined;
 
   constructor(private readonly deps: CredentialAuthenticatorDeps) {}
@@ -82,6 +84,24 @@ export class CredentialAuthenticator implements Authenticator {
       if (hit.expires > this.deps.now()) return hit.principal;
       this.cache.delete(id);
     }
+    // A client opening many connections at once (a push of many layers) sends the same header
+    // on each before the first answer: one KDF run (19 MiB, 15-50 ms) serves them all. A failure
+    // is not shared: each request then verifies, and counts, for itself.
+    const running = this.verifying.get(id);
+    if (running) {
+      const principal = await running.catch(() => undefined);
+      if (principal) return principal;
+    }
+    const verification = this.verify(authorization, context, id);
+    this.verifying.set(id, verification);
+    try {
+      return await verification;
+    } finally {
+      if (this.verifying.get(id) === verification) this.verifying.delete(id);
+    }
+  }
+
+  private async verify(authorization: string, context: AuthContext, id: string): Promise<Principal> {
     const scheme = /^(\S+)\s/.exec(authorization)?.[1]?.toLowerCase();
     let result: Verified;
     if (scheme === 'basic') {

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AuditTrail } from '../../../src/auth/audit-trail.ts';
+import { CredentialAuthenticator, type CredentialAuthenticatorDeps } from '../../../src/auth/credential-authenticator.ts';
+import { LoginThrottle } from '../../../src/auth/login-throttle.ts';
+import { hashPassword, verifyPassword } from '../../../src/auth/passwords.ts';
+import type { TokenService } from '../../../src/auth/token-service.ts';
+import type { UserRecord } from '../../../src/metadata/metadata-store.ts';
+
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+async function setup() {
+  const user: UserRecord = { id: 1, name: 'alice', passwordHash: await hashPassword('right-password'), admin: false, disabled: false, createdAt: 0 };
+  const lookups: string[] = [];
+  const audit: string[] = [];
+  const throttle = new LoginThrottle({ maxFailuresPerUser: 100, maxFailuresPerAddress: 500, windowMs: 60_000 });
+  const failures: string[] = [];
+  const recordFailure = throttle.recordFailure.bind(throttle);
+  throttle.recordFailure = (name, ip) => {
+    failures.push(name);
+    recordFailure(name, ip);
+  };
+  const deps = {
+    users: {
+      getByName: async (name: string) => {
+        lookups.push(name);
+        return name === user.name ? user : undefined;
+      },
+    },
+    tokens: {},
+    serviceAccounts: {},
+    tokenService: {} as TokenService,
+    throttle,
+    audit: { record: async (e: { action: string }) => void audit.push(e.action) } as unknown as AuditTrail,
+    now: Date.now,
+  } as unknown as CredentialAuthenticatorDeps;
+  return { authenticator: new CredentialAuthenticator(deps), lookups, audit, failures };
+}
+
+describe('CredentialAuthenticator', () => {
+  it('verifies a header sent on many connections at once only once', async () => {
+    const { authenticator, lookups, audit } = await setup();
+    const principals = await Promise.all(Array.from({ length: 8 }, () => authenticator.authenticate(basic('alice', 'right-password'), { ip: '10.0.0.1' })));
+    for (const p of principals) assert.equal(p?.name, 'alice');
+    assert.deepEqual(lookups, ['alice']);
+    assert.deepEqual(audit, ['login']);
+  });
+
+  it('does not share a failure: each request is checked and counted for itself', async () => {
+    const { authenticator, failures, audit } = await setup();
+    const results = await Promise.allSettled(Array.from({ length: 3 }, () => authenticator.authenticate(basic('alice', 'wrong'), { ip: '10.0.0.2' })));
+    for (const r of results) assert.equal(r.status, 'rejected');
+    assert.deepEqual(failures, ['alice', 'alice', 'alice']);
+    assert.deepEqual(audit, ['login.failed', 'login.failed', 'login.failed']);
+    assert.equal((await authenticator.authenticate(basic('alice', 'right-password'), { ip: '10.0.0.2' }))?.name, 'alice');
+  });
+});
+
+describe('passwords', () => {
+  it('gives every concurrent check its own answer, malformed hashes included, and frees its slots', async () => {
+    const good = await hashPassword('pw');
+    const checks = [
+      ...Array.from({ length: 4 }, () => verifyPassword(good, 'pw')),
+      ...Array.from({ length: 3 }, () => verifyPassword('not-a-hash', 'pw')),
+      ...Array.from({ length: 3 }, () => verifyPassword(good, 'other')),
+    ];
+    assert.deepEqual(await Promise.all(checks), [true, true, true, true, false, false, false, false, false, false]);
+    assert.equal(await verifyPassword(good, 'pw'), true);
+  });
+});
