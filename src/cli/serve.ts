@@ -2,7 +2,7 @@ import pino from 'pino';
 import { buildApp } from '../app.ts';
 import { type ConfigInput, loadConfig, parseListen } from '../config/config.ts';
 import { ADMIN_PASSWORD_FILE } from '../auth/admin-bootstrap.ts';
-import { compactHeap } from '../runtime/heap.ts';
+import { compactHeap, limitHeapGrowth } from '../runtime/heap.ts';
 
 export interface ServeFlags extends ConfigInput {
   config?: string;
@@ -24,6 +24,7 @@ function logDestination(): pino.DestinationStream {
 /** Starts the server and stops it gracefully on SIGTERM/SIGINT. Resolves once it listens. */
 export async function serve(flags: ServeFlags): Promise<void> {
   const { config: file, ...settings } = flags;
+  limitHeapGrowth();
   const config = loadConfig({ flags: settings, ...(file ? { file } : {}) });
   const logger = pino({ level: config.logLevel }, logDestination());
   const app = await buildApp(config, logger);

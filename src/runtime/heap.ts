@@ -54,3 +54,16 @@ export function compactHeap(): void {
     setFlagsFromString('--no-compact-on-every-full-gc');
   }
 }
+
+/** The old generation may grow to this much above what survived the last full GC before the next. */
+export const HEAP_GROWING_PERCENT = 50;
+
+/**
+ * Caps V8's old-generation growth between full GCs. V8 picks a factor of up to 4 for a process
+ * allowed gigabytes of heap: after start-up's 18 MiB survived, the old generation grew to 75 MiB
+ * under small requests before V8 collected it, and the pages stayed. Read by V8 at every full GC,
+ * so setting it at run time works for every way of starting Berth.
+ */
+export function limitHeapGrowth(): void {
+  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+}

@@ -21,3 +21,11 @@ describe('compactHeap', () => {
     assert.equal(typeof (globalThis as { gc?: unknown }).gc, hadGc);
   });
 });
+
+describe('limitHeapGrowth', () => {
+  it('is accepted by V8 at run time', async () => {
+    const { limitHeapGrowth } = await import('../../../src/runtime/heap.ts');
+    limitHeapGrowth();
+    limitHeapGrowth(); // idempotent
+  });
+});
