@@ -200,6 +200,29 @@ const toKey = (r: { image_id: number; digest: string }): ImageKey => ({ imageId:
 
 const ROLLBACK = Symbol('dry run rollback');
 
+/**
+ * GC's lock-then-recheck step over (image, digest) rows: per chunk of `candidates`, one
+ * transaction locks the rows still eligible (`lock`, a no-op update) and deletes those still
+ * eligible (`remove`, a fresh statement that sees every writer that held a lock before us).
+ * Returns what was deleted, and the cursor for the next batch when `limit` candidates came.
+ */
+async function lockThenDelete(
+  db: Db,
+  candidates: ImageKey[],
+  limit: number,
+  lock: (trx: Db, part: ImageKey[]) => Promise<ImageKey[]>,
+  remove: (trx: Db, locked: ImageKey[]) => Promise<ImageKey[]>,
+): Promise<GcBatch<ImageKey, ImageKey>> {
+  const removed: ImageKey[] = [];
+  for (const part of chunked(candidates, PAIR_CHUNK)) {
+    await inTransaction(db, async (trx) => {
+      const locked = await lock(trx, part);
+      if (locked.length > 0) removed.push(...(await remove(trx, locked)));
+    });
+  }
+  return { items: removed, ...(candidates.length === limit ? { next: candidates[candidates.length - 1] } : {}) };
+}
+
 export class KyselyGcStore implements GcStore {
   constructor(private readonly db: Db) {}
 
@@ -215,11 +238,12 @@ export class KyselyGcStore implements GcStore {
         .limit(limit)
         .execute()
     ).map(toKey);
-    const removed: ImageKey[] = [];
-    for (const part of chunked(candidates, PAIR_CHUNK)) {
-      await inTransaction(this.db, async (trx) => {
-        // Lock first; the delete's fresh statement then sees every writer that held a lock before us.
-        const locked = (
+    return lockThenDelete(
+      this.db,
+      candidates,
+      limit,
+      async (trx, part) =>
+        (
           await trx
             .updateTable('manifests')
             .set((eb) => ({ created_by: eb.ref('created_by') }))
@@ -227,20 +251,20 @@ export class KyselyGcStore implements GcStore {
             .where(untagged(cutoff))
             .returning(['image_id', 'digest'])
             .execute()
-        ).map(toKey);
-        if (locked.length === 0) return;
+        ).map(toKey),
+      async (trx, locked) => {
         const deleted = (
           await trx.deleteFrom('manifests').where(pairsIn('manifests', locked)).where(untagged(cutoff)).returning(['image_id', 'digest']).execute()
         ).map(toKey);
-        if (deleted.length === 0) return;
-        await trx
-          .deleteFrom('manifest_refs')
-          .where((eb) => eb.or(deleted.map((p) => eb.and([eb('manifest_refs.image_id', '=', p.imageId), eb('manifest_refs.digest', '=', p.digest)]))))
-          .execute();
-        removed.push(...deleted);
-      });
-    }
-    return { items: removed, ...(candidates.length === limit ? { next: candidates[candidates.length - 1] } : {}) };
+        if (deleted.length > 0) {
+          await trx
+            .deleteFrom('manifest_refs')
+            .where((eb) => eb.or(deleted.map((p) => eb.and([eb('manifest_refs.image_id', '=', p.imageId), eb('manifest_refs.digest', '=', p.digest)]))))
+            .execute();
+        }
+        return deleted;
+      },
+    );
   }
 
   async removeStaleLinks(cutoff: number, from: ImageKey | undefined, limit: number): Promise<GcBatch<ImageKey, ImageKey>> {
@@ -255,10 +279,12 @@ export class KyselyGcStore implements GcStore {
         .limit(limit)
         .execute()
     ).map(toKey);
-    const removed: ImageKey[] = [];
-    for (const part of chunked(candidates, PAIR_CHUNK)) {
-      await inTransaction(this.db, async (trx) => {
-        const locked = (
+    return lockThenDelete(
+      this.db,
+      candidates,
+      limit,
+      async (trx, part) =>
+        (
           await trx
             .updateTable('image_blobs')
             .set((eb) => ({ created_at: eb.ref('created_at') }))
@@ -266,13 +292,10 @@ export class KyselyGcStore implements GcStore {
             .where(staleLink(cutoff))
             .returning(['image_id', 'digest'])
             .execute()
-        ).map(toKey);
-        if (locked.length === 0) return;
-        const deleted = await trx.deleteFrom('image_blobs').where(pairsIn('image_blobs', locked)).where(staleLink(cutoff)).returning(['image_id', 'digest']).execute();
-        removed.push(...deleted.map(toKey));
-      });
-    }
-    return { items: removed, ...(candidates.length === limit ? { next: candidates[candidates.length - 1] } : {}) };
+        ).map(toKey),
+      async (trx, locked) =>
+        (await trx.deleteFrom('image_blobs').where(pairsIn('image_blobs', locked)).where(staleLink(cutoff)).returning(['image_id', 'digest']).execute()).map(toKey),
+    );
   }
 
   async markGarbageBlobs(cutoff: number, from: Digest | undefined, limit: number): Promise<GcBatch<GcBlob, Digest>> {

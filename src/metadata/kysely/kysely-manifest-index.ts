@@ -41,6 +41,8 @@ const manifestByImageNameAndDigest = new PreparedQuery((db: Db, imageName: strin
     .where('manifests.digest', '=', digest),
 );
 
+const TAG_SEPARATOR = '\n';
+
 /**
  * Tags after `last` (tag names are never empty: '' means from the start), at most `limit`, as
  * one newline-joined string (tag names cannot contain one): a page of 1,000 tags took SQLite and
@@ -56,7 +58,6 @@ const tagNamesByImageName = new PreparedQuery((db: Db, imageName: string, last: 
         ORDER BY tags.name LIMIT ${limit}
       ) AS page`.compile(db),
 }));
-const TAG_SEPARATOR = '\n';
 
 // The writes of every manifest push, compiled once.
 const insertManifest = new PreparedQuery(
