@@ -79,6 +79,41 @@ async function waitHttp(url: string, child: ChildProcess, timeoutMs: number, out
   }
 }
 
+/**
+ * A just-spawned registry as a Registry once it answers on /v2/: its output is kept (the first
+ * 100 kB) for the error when it does not come up; stopping it, or failing to start, stops the
+ * process by PID and removes `dir`.
+ */
+async function serving(
+  child: ChildProcess,
+  o: { kind: Registry['kind']; port: number; dir: string; readyMs: number; stopGraceMs: number; authorization: string | undefined },
+): Promise<Registry> {
+  let output = '';
+  const keep = (d: Buffer) => {
+    if (output.length < 100_000) output += d.toString();
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const baseUrl = `http://127.0.0.1:${o.port}`;
+  try {
+    await waitHttp(`${baseUrl}/v2/`, child, o.readyMs, () => output);
+  } catch (err) {
+    await stopChild(child);
+    await rm(o.dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    kind: o.kind,
+    baseUrl,
+    pid: child.pid!,
+    authorization: o.authorization,
+    async stop() {
+      await stopChild(child, o.stopGraceMs);
+      await rm(o.dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export interface BerthOptions {
   /**
    * `bundle` (default): src/ bundled by esbuild into .tmp/bench-split (dependencies external, chunks split),
@@ -129,7 +164,6 @@ export async function startBerth(opts: BerthOptions): Promise<Registry> {
   const port = await freePort();
   const entry =
     opts.mode === 'dist' ? [join(root, 'dist/main.js')] : opts.mode === 'tsx' ? ['--import', 'tsx', join(root, 'src/main.ts')] : [bundleBerth(root)];
-  let output = '';
   const child = spawn(process.execPath, [...BERTH_NODE_FLAGS, ...opts.nodeFlags, ...entry, 'serve'], {
     cwd: root,
     env: {
@@ -141,30 +175,7 @@ export async function startBerth(opts: BerthOptions): Promise<Registry> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.on('data', (d: Buffer) => {
-    if (output.length < 100_000) output += d.toString();
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    if (output.length < 100_000) output += d.toString();
-  });
-  const baseUrl = `http://127.0.0.1:${port}`;
-  try {
-    await waitHttp(`${baseUrl}/v2/`, child, 60_000, () => output);
-  } catch (err) {
-    await stopChild(child);
-    await rm(dataDir, { recursive: true, force: true });
-    throw err;
-  }
-  return {
-    kind: 'berth',
-    baseUrl,
-    pid: child.pid!,
-    authorization: basic(BENCH_USER, BENCH_PASSWORD),
-    async stop() {
-      await stopChild(child, 30_000);
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  return serving(child, { kind: 'berth', port, dir: dataDir, readyMs: 60_000, stopGraceMs: 30_000, authorization: basic(BENCH_USER, BENCH_PASSWORD) });
 }
 
 const REFERENCE_BINARY = '/usr/bin/docker-registry';
@@ -211,32 +222,8 @@ http:
   addr: 127.0.0.1:${port}
 ${authConfig}`,
   );
-  let output = '';
   const child = spawn(REFERENCE_BINARY, ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => {
-    if (output.length < 100_000) output += d.toString();
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    if (output.length < 100_000) output += d.toString();
-  });
-  const baseUrl = `http://127.0.0.1:${port}`;
-  try {
-    await waitHttp(`${baseUrl}/v2/`, child, 30_000, () => output);
-  } catch (err) {
-    await stopChild(child);
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-  return {
-    kind: 'reference',
-    baseUrl,
-    pid: child.pid!,
-    authorization: auth ? basic(BENCH_USER, BENCH_PASSWORD) : undefined,
-    async stop() {
-      await stopChild(child);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return serving(child, { kind: 'reference', port, dir, readyMs: 30_000, stopGraceMs: 10_000, authorization: auth ? basic(BENCH_USER, BENCH_PASSWORD) : undefined });
 }
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
