@@ -1,26 +1,21 @@
 import { useState } from 'preact/hooks';
 import { ApiError } from '../api.ts';
 import { type Session, signIn } from '../session.ts';
+import { useAction } from '../ui/action.ts';
 
 /** Sign in with a password or a personal access token. */
 export function LoginForm({ onSignedIn, expired, presetUser }: { onSignedIn: (s: Session) => void; expired?: boolean; presetUser?: string }) {
   const [mode, setMode] = useState<'password' | 'token'>('password');
   const [user, setUser] = useState(presetUser ?? '');
   const [secret, setSecret] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string>();
+  const { busy, error, run } = useAction((err) => {
+    const api = err instanceof ApiError ? err : undefined;
+    return api?.status === 401 ? `Sign-in failed: ${api.message}. Check the ${mode === 'password' ? 'user name and password' : 'token'}.` : (err as Error).message;
+  });
 
-  async function submit(e: Event) {
+  function submit(e: Event) {
     e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      onSignedIn(await signIn(user.trim(), secret, mode));
-    } catch (err) {
-      const api = err instanceof ApiError ? err : undefined;
-      setError(api?.status === 401 ? `Sign-in failed: ${api.message}. Check the ${mode === 'password' ? 'user name and password' : 'token'}.` : (err as Error).message);
-      setBusy(false);
-    }
+    void run(async () => onSignedIn(await signIn(user.trim(), secret, mode)));
   }
 
   return (

@@ -7,6 +7,7 @@ import { Crumbs } from '../ui/crumbs.tsx';
 import { Confirm, Modal } from '../ui/dialog.tsx';
 import { Link } from '../ui/link.tsx';
 import { Empty, Loaded, useLoad } from '../ui/state.tsx';
+import { useAction } from '../ui/action.ts';
 
 const enc = encodeURIComponent;
 
@@ -100,19 +101,13 @@ function CreateRepo({ project, onClose }: { project: string; onClose: (created?:
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
   const [isPublic, setPublic] = useState(false);
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  async function submit(e: Event) {
+  const { busy, error, run } = useAction();
+  function submit(e: Event) {
     e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
+    void run(async () => {
       const r = await send<Repo>('POST', '/repository/api/repo/create', { projectId: project, name, type: 'DOCKER', public: isPublic, description });
       onClose(r.name);
-    } catch (err) {
-      setError((err as Error).message);
-      setBusy(false);
-    }
+    });
   }
   return (
     <Modal title={`New repository in ${project}`} onClose={() => onClose()}>

@@ -7,6 +7,7 @@ import { Crumbs } from '../ui/crumbs.tsx';
 import { Modal } from '../ui/dialog.tsx';
 import { Link } from '../ui/link.tsx';
 import { Empty, Loaded, useLoad } from '../ui/state.tsx';
+import { useAction } from '../ui/action.ts';
 
 export function ProjectsPage() {
   const { session, notify } = useApp();
@@ -61,19 +62,13 @@ function CreateProject({ onClose }: { onClose: (created?: string) => void }) {
   const [name, setName] = useState('');
   const [displayName, setDisplayName] = useState('');
   const [description, setDescription] = useState('');
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  async function submit(e: Event) {
+  const { busy, error, run } = useAction();
+  function submit(e: Event) {
     e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
+    void run(async () => {
       const p = await send<Project>('POST', '/repository/api/project/create', { name, displayName: displayName || name, description });
       onClose(p.name);
-    } catch (err) {
-      setError((err as Error).message);
-      setBusy(false);
-    }
+    });
   }
   return (
     <Modal title="New project" onClose={() => onClose()}>

@@ -7,6 +7,7 @@ import { CopyField } from '../ui/copy.tsx';
 import { Crumbs } from '../ui/crumbs.tsx';
 import { Confirm } from '../ui/dialog.tsx';
 import { Empty, Loaded, useLoad } from '../ui/state.tsx';
+import { useAction } from '../ui/action.ts';
 
 const enc = encodeURIComponent;
 
@@ -17,25 +18,19 @@ export function TokensPage() {
   const tokens = useLoad((signal) => get<AccessToken[]>(`/auth/api/user/list/token/${enc(uid)}`, undefined, signal), [uid]);
   const [name, setName] = useState('');
   const [days, setDays] = useState('90');
-  const [error, setError] = useState<string>();
+  const { busy, error, run } = useAction();
   const [created, setCreated] = useState<{ name: string; id: string }>();
   const [revoking, setRevoking] = useState<string>();
-  const [busy, setBusy] = useState(false);
 
-  async function create(e: Event) {
+  function create(e: Event) {
     e.preventDefault();
-    setError(undefined);
-    setBusy(true);
-    try {
+    void run(async () => {
       const expiredAt = days === 'never' ? undefined : new Date(Date.now() + Number(days) * 86400_000).toISOString();
       const t = await send<{ id: string; name: string }>('POST', `/auth/api/user/token/${enc(uid)}/${enc(name.trim())}`, undefined, expiredAt ? { expiredAt } : undefined);
       setCreated({ name: t.name, id: t.id });
       setName('');
       tokens.reload();
-    } catch (err) {
-      setError((err as Error).message);
-    }
-    setBusy(false);
+    });
   }
 
   return (

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError } from '../api.ts';
+import { useEffect, useRef } from 'preact/hooks';
+import { useAction } from './action.ts';
 
 /**
  * A modal on the native <dialog>: focus moves into it and is trapped, Escape closes it, focus
@@ -30,19 +30,12 @@ export function Confirm(props: {
   onConfirm: () => Promise<unknown>;
   onClose: (done: boolean) => void;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string>();
-  async function run() {
-    setBusy(true);
-    setError(undefined);
-    try {
+  const { busy, error, run: runAction } = useAction();
+  const run = () =>
+    runAction(async () => {
       await props.onConfirm();
       props.onClose(true);
-    } catch (err) {
-      setError(err instanceof ApiError || err instanceof Error ? err.message : String(err));
-      setBusy(false);
-    }
-  }
+    });
   return (
     <Modal title={props.title} onClose={() => props.onClose(false)}>
       <div class="modal-body">{props.children}</div>
