@@ -11,8 +11,8 @@
 # Settings: BERTH_SERVICES_DIR (default /tmp/berth-services), BERTH_PG_PORT (default 55432).
 # Progress goes to stderr, so `eval "$(scripts/services/postgres.sh start)"` works.
 set -euo pipefail
-# shellcheck source=apt-install.sh
-. "$(dirname "$0")/apt-install.sh"
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 
 dir="${BERTH_SERVICES_DIR:-/tmp/berth-services}/postgres"
 port="${BERTH_PG_PORT:-55432}"
@@ -46,18 +46,7 @@ server_pid() {
 stop() {
   local pid
   pid="$(server_pid)"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    log "stopping PID $pid"
-    kill -INT "$pid" # fast shutdown: abort open sessions, then exit
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "PID $pid still running after 10 s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
+  stop_pid "PID $pid" "$pid" INT # SIGINT: PostgreSQL's fast shutdown (aborts open sessions, then exits)
   rm -rf "$dir"
 }
 

@@ -13,8 +13,8 @@
 # BERTH_CEPH_MON_PORT (default 56789; the v2 port is the next one).
 # Progress goes to stderr. See ../shared/reference/s3-test-server.md for why each setting is there.
 set -euo pipefail
-# shellcheck source=apt-install.sh
-. "$(dirname "$0")/apt-install.sh"
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 
 dir="${BERTH_SERVICES_DIR:-/tmp/berth-services}/ceph"
 rgw_port="${BERTH_S3_PORT:-57480}"
@@ -34,18 +34,7 @@ stop() {
   for name in rgw osd mon; do
     [ -f "$dir/$name.pid" ] || continue
     pid="$(cat "$dir/$name.pid")"
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-      log "stopping $name (PID $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
-      if kill -0 "$pid" 2>/dev/null; then
-        log "$name (PID $pid) still running after 10 s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-      fi
-    fi
+    stop_pid "$name (PID $pid)" "$pid" TERM
   done
   rm -rf "$dir"
 }
