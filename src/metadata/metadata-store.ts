@@ -138,8 +138,10 @@ export interface BlobIndex {
   /**
    * Makes the blob part of the image; idempotent. false (and no link) when the blob is not
    * recorded or GC is deleting it; DENIED when the link would exceed a quota (quota-store.ts).
+   * With `uploadId` (an upload's finish), that upload session is deleted in the same transaction
+   * as the link is made: both or neither; on false or DENIED the session stays.
    */
-  link(imageId: number, digest: Digest, now: number): Promise<boolean>;
+  link(imageId: number, digest: Digest, now: number, uploadId?: string): Promise<boolean>;
   /** The blob's size when it is linked to the image named `imageName` (one lookup: the pull path). */
   getLinkedByName(imageName: string, digest: Digest): Promise<{ size: number } | undefined>;
   /** The blob's size when it is linked to the image. */

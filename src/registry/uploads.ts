@@ -126,12 +126,12 @@ export class Uploads {
         size = await this.write(id, size, body, signal);
       }
       try {
-        await this.commit(image, id, digest, size);
+        // The session row goes in the link's transaction.
+        await this.commit(image, id, digest, size, { session: true });
       } catch (err) {
         if (err instanceof RegistryError && (err.code === 'DIGEST_INVALID' || err.code === 'DENIED')) await this.discard(id);
         throw err;
       }
-      await this.deps.metadata.uploads.delete(id);
       return digest;
     });
   }
@@ -184,7 +184,11 @@ export class Uploads {
     return { hash, offset };
   }
 
-  private async commit(image: ImageRecord, id: string, digest: Digest, size: number): Promise<void> {
+  /**
+   * Verifies the digest, then makes the staged upload `id` the blob `digest` of the image. With
+   * `session`, `id` is an upload session whose row is deleted with the link, in one transaction.
+   */
+  private async commit(image: ImageRecord, id: string, digest: Digest, size: number, opts: { session: boolean } = { session: false }): Promise<void> {
     let actual: string;
     if (digestAlgorithm(digest) === 'sha256') {
       const running = await this.runningHash(id, size);
@@ -206,7 +210,7 @@ export class Uploads {
     const now = this.deps.now();
     await this.deps.metadata.blobs.putBlob(digest, size, now);
     await this.deps.blobs.uploads.commit(id, digest);
-    if (!(await this.deps.metadata.blobs.link(image.id, digest, now))) {
+    if (!(await this.deps.metadata.blobs.link(image.id, digest, now, opts.session ? id : undefined))) {
       throw new RegistryError('UNAVAILABLE', `blob ${digest} was garbage-collected while it was uploaded; retry the upload`, { digest });
     }
   }

@@ -184,6 +184,31 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         assert.equal(await store.blobs.getLinked(b.id, d), undefined);
       });
 
+      it('link with an upload id deletes that upload session with the link; a link that fails leaves it', async () => {
+        const a = await image('demo/docker/a');
+        const d = digest('finished');
+        await store.blobs.putBlob(d, 5, T0);
+        const session = (id: string) => store.uploads.create({ id, imageId: a.id, createdAt: T0, updatedAt: T0 });
+        await session('u1');
+        await session('u2');
+        assert.equal(await store.blobs.link(a.id, d, T0, 'u1'), true);
+        assert.deepEqual(await store.blobs.getLinked(a.id, d), { size: 5 });
+        assert.equal(await store.uploads.get('u1'), undefined);
+        assert.equal((await store.uploads.get('u2'))?.id, 'u2');
+        // Not recorded: no link, the session stays.
+        assert.equal(await store.blobs.link(a.id, digest('never recorded'), T0, 'u2'), false);
+        assert.equal((await store.uploads.get('u2'))?.id, 'u2');
+        // Being deleted by GC: no link, the session stays.
+        const doomed = digest('doomed');
+        await store.blobs.putBlob(doomed, 7, T0);
+        assert.deepEqual((await store.gc.markGarbageBlobs(T0 + 1, undefined, 10)).items, [{ digest: doomed, size: 7 }]);
+        assert.equal(await store.blobs.link(a.id, doomed, T0 + 2, 'u2'), false);
+        assert.equal(await store.blobs.getLinked(a.id, doomed), undefined);
+        assert.equal((await store.uploads.get('u2'))?.id, 'u2');
+        // A session already gone does not fail the link.
+        assert.equal(await store.blobs.link(a.id, d, T0 + 3, 'gone'), true);
+      });
+
       it('unlink is true once, then false, and leaves other images and the blob record alone', async () => {
         const a = await image('demo/docker/a');
         const b = await image('demo/docker/b');
@@ -519,6 +544,11 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         assert.equal(await store.blobs.link(a.id, digest('q1'), T0), true);
         await assert.rejects(store.blobs.link(a.id, digest('q2'), T0), (err: Error & { code?: string }) => err.code === 'DENIED' && /repo "qp\/r1"/.test(err.message));
         assert.equal(await store.blobs.getLinked(a.id, digest('q2')), undefined);
+        // Refused with an upload id: nothing of the transaction stays, the session neither goes.
+        await store.uploads.create({ id: 'q-upload', imageId: a.id, createdAt: T0, updatedAt: T0 });
+        await assert.rejects(store.blobs.link(a.id, digest('q2'), T0, 'q-upload'), (err: Error & { code?: string }) => err.code === 'DENIED');
+        assert.equal(await store.blobs.getLinked(a.id, digest('q2')), undefined);
+        assert.equal((await store.uploads.get('q-upload'))?.id, 'q-upload');
         assert.equal(await store.blobs.link(a.id, digest('q1'), T0), true);
         // r2 has no quota of its own; the project holds 100 + 140 = 240 of its 250.
         assert.equal(await store.blobs.link(c.id, digest('q3'), T0), true);

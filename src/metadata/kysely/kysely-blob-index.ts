@@ -3,6 +3,7 @@ import type { Digest } from '../../domain/digest.ts';
 import type { BlobIndex } from '../metadata-store.ts';
 import { chunked } from './chunked.ts';
 import { claimBlob, linkBlob } from './kysely-gc-store.ts';
+import { deleteUploadRow } from './kysely-upload-index.ts';
 import { PreparedListQuery, PreparedQuery } from './prepared-query.ts';
 import type { Database } from './schema.ts';
 
@@ -49,8 +50,14 @@ export class KyselyBlobs implements BlobIndex {
     return row && { size: Number(row.size) };
   }
 
-  async link(imageId: number, digest: Digest, now: number): Promise<boolean> {
-    return linkBlob(this.db, imageId, digest, now);
+  async link(imageId: number, digest: Digest, now: number, uploadId?: string): Promise<boolean> {
+    if (uploadId === undefined) return linkBlob(this.db, imageId, digest, now);
+    // One transaction, one commit: linkBlob joins it.
+    return this.db.transaction().execute(async (trx) => {
+      if (!(await linkBlob(trx, imageId, digest, now))) return false;
+      await deleteUploadRow(trx, uploadId);
+      return true;
+    });
   }
 
   async getLinkedByName(imageName: string, digest: Digest): Promise<{ size: number } | undefined> {

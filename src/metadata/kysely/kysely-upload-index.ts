@@ -13,6 +13,10 @@ const insertUpload = new PreparedQuery((db: Db, id: string, imageId: number, cre
 const touchUpload = new PreparedQuery((db: Db, id: string, now: number) => db.updateTable('uploads').set({ updated_at: now }).where('id', '=', id));
 const deleteUpload = new PreparedQuery((db: Db, id: string) => db.deleteFrom('uploads').where('id', '=', id));
 
+/** Deletes the upload session `id` (in `db`, which may be a transaction); harmless when it is gone. */
+export async function deleteUploadRow(db: Db, id: string): Promise<void> {
+  await deleteUpload.execute(db, id);
+}
 
 export class KyselyUploads implements UploadIndex {
   constructor(private readonly db: Db) {}
@@ -31,6 +35,6 @@ export class KyselyUploads implements UploadIndex {
   }
 
   async delete(id: string): Promise<void> {
-    await deleteUpload.execute(this.db, id);
+    await deleteUploadRow(this.db, id);
   }
 }
