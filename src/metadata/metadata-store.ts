@@ -185,6 +185,11 @@ export interface ManifestIndex {
 export interface UploadIndex {
   create(upload: UploadRecord): Promise<void>;
   get(id: string): Promise<UploadRecord | undefined>;
+  /**
+   * The upload session with its image, in one lookup (every upload request checks its session);
+   * undefined when there is no such session or it belongs to no image named `imageName`.
+   */
+  findInImage(imageName: string, id: string): Promise<{ upload: UploadRecord; image: ImageRecord } | undefined>;
   touch(id: string, now: number): Promise<void>;
   delete(id: string): Promise<void>;
 }

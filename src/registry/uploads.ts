@@ -3,6 +3,7 @@ import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDigester, digestAlgorithm, type Digest } from '../domain/digest.ts';
 import { RegistryError } from '../domain/errors.ts';
+import { parseRepositoryName } from '../domain/names.ts';
 import type { ImageRecord, UploadRecord } from '../metadata/metadata-store.ts';
 import type { RegistryDeps } from './deps.ts';
 import type { Repositories } from './repositories.ts';
@@ -148,14 +149,12 @@ export class Uploads {
     await this.deps.metadata.uploads.delete(id);
   }
 
-  /** The upload record and its image, checked to be `name`; BLOB_UPLOAD_UNKNOWN otherwise. */
+  /** The upload record and its image, checked to be `name` (one lookup); BLOB_UPLOAD_UNKNOWN otherwise. Throws NAME_INVALID. */
   private async session(name: string, id: string): Promise<{ upload: UploadRecord; image: ImageRecord }> {
-    const image = await this.repositories.find(name);
-    const upload = image && /^[0-9a-f-]{36}$/.test(id) ? await this.deps.metadata.uploads.get(id) : undefined;
-    if (!image || !upload || upload.imageId !== image.id) {
-      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id: id.slice(0, 100) });
-    }
-    return { upload, image };
+    parseRepositoryName(name);
+    const found = /^[0-9a-f-]{36}$/.test(id) ? await this.deps.metadata.uploads.findInImage(name, id) : undefined;
+    if (!found) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id: id.slice(0, 100) });
+    return found;
   }
 
   private async stagedSize(id: string): Promise<number> {

@@ -496,6 +496,24 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         assert.equal(await store.uploads.get(id), undefined);
       });
 
+      it('findInImage answers the session with its image, only under that image\'s name', async () => {
+        const a = await image('demo/docker/a', 'bob', T0 + 5);
+        await image('demo/docker/b');
+        const id = '0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0';
+        assert.equal(await store.uploads.findInImage('demo/docker/a', id), undefined);
+        await store.uploads.create({ id, imageId: a.id, createdAt: T0, updatedAt: T0 + 1 });
+        assert.deepEqual(await store.uploads.findInImage('demo/docker/a', id), {
+          upload: { id, imageId: a.id, createdAt: T0, updatedAt: T0 + 1 },
+          image: await store.namespaces.getImage('demo/docker/a'),
+        });
+        assert.equal((await store.uploads.findInImage('demo/docker/a', id))?.image.createdBy, 'bob');
+        assert.equal(await store.uploads.findInImage('demo/docker/b', id), undefined);
+        assert.equal(await store.uploads.findInImage('demo/docker/none', id), undefined);
+        assert.equal(await store.uploads.findInImage('demo/docker/a', 'missing'), undefined);
+        await store.uploads.delete(id);
+        assert.equal(await store.uploads.findInImage('demo/docker/a', id), undefined);
+      });
+
       it('touch and delete of an unknown upload are harmless', async () => {
         await store.uploads.touch('missing', T0);
         await store.uploads.delete('missing');

@@ -3,6 +3,7 @@ import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from
 import { KyselyMetadataStore } from './kysely-metadata-store.ts';
 import { migrateToLatest } from './migrations/index.ts';
 import type { Database } from './schema.ts';
+import { resultKey, SqliteResultCache } from './sqlite-result-cache.ts';
 
 /** Distinct SQL texts kept prepared; IN lists of varying length make the set open-ended. */
 const STATEMENT_CACHE_MAX = 1000;
@@ -12,24 +13,64 @@ const STATEMENT_CACHE_MAX = 1000;
  * lookup. This keeps prepared statements by SQL text. Safe because better-sqlite3 runs
  * `all`/`run` synchronously to completion; a statement still being iterated (`busy`, from
  * Kysely's streamQuery) is never handed out again, a fresh one is prepared instead.
+ *
+ * With `results`, read-only queries are answered from it (see SqliteResultCache for why that
+ * stays correct), and every other statement empties it once it has run.
  */
-export function cachingStatements(database: SQLite.Database): SqliteDatabase {
-  const cache = new Map<string, SQLite.Statement>();
+export function cachingStatements(database: SQLite.Database, results?: SqliteResultCache): SqliteDatabase {
+  const cache = new Map<string, SqliteStatement>();
   return {
     prepare(sql: string): SqliteStatement {
       let stmt = cache.get(sql);
-      if (stmt === undefined || stmt.busy) {
-        stmt = database.prepare(sql);
+      if (stmt === undefined || (stmt as unknown as { busy: boolean }).busy) {
+        stmt = results ? withResultCache(database.prepare(sql), sql, results) : (database.prepare(sql) as unknown as SqliteStatement);
         if (cache.size >= STATEMENT_CACHE_MAX) cache.clear();
         if (!cache.has(sql)) cache.set(sql, stmt);
       }
-      return stmt as unknown as SqliteStatement;
+      return stmt;
     },
     close(): void {
       cache.clear();
+      results?.clear();
       database.close();
     },
   };
+}
+
+/** `stmt` as Kysely uses it, answering from `results` when it is a read-only query. */
+function withResultCache(stmt: SQLite.Statement, sql: string, results: SqliteResultCache): SqliteStatement {
+  const cacheable = stmt.reader && stmt.readonly;
+  return {
+    reader: stmt.reader,
+    get busy(): boolean {
+      return stmt.busy;
+    },
+    all(parameters: ReadonlyArray<unknown>): unknown[] {
+      if (!cacheable) {
+        try {
+          return stmt.all(parameters);
+        } finally {
+          results.clear();
+        }
+      }
+      const key = resultKey(sql, parameters);
+      if (key === undefined) return stmt.all(parameters);
+      // Callers get their own array (Kysely's migrator sorts one in place); the rows are shared, frozen.
+      const kept = results.get(key) ?? results.set(key, stmt.all(parameters));
+      return kept.slice();
+    },
+    run(parameters: ReadonlyArray<unknown>) {
+      try {
+        return stmt.run(parameters);
+      } finally {
+        if (!cacheable) results.clear();
+      }
+    },
+    iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
+      if (!cacheable) results.clear();
+      return stmt.iterate(parameters);
+    },
+  } as SqliteStatement;
 }
 
 /**
@@ -45,7 +86,9 @@ export async function openSqliteMetadata(file: string): Promise<KyselyMetadataSt
   database.pragma('foreign_keys = ON');
   // Sorts and temporary indexes (tag listings) stay in memory instead of temporary files.
   database.pragma('temp_store = MEMORY');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(database) }) });
+  const dataVersion = database.prepare('PRAGMA data_version').pluck();
+  const results = new SqliteResultCache(() => dataVersion.get());
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(database, results) }) });
   await migrateToLatest(db, 'sqlite');
   return new KyselyMetadataStore(db);
 }
