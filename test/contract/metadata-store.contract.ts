@@ -292,6 +292,22 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         assert.deepEqual(await store.manifests.missing(a.id, [m.digest]), []);
       });
 
+      it('put with verifyRefs stores a new manifest, then tags the stored one again; refused refs leave nothing', async () => {
+        const a = await image('demo/docker/a');
+        const m = manifest('verified', { verifyRefs: true });
+        for (const d of m.blobRefs) await store.blobs.putBlob(d, 1, T0);
+        await store.manifests.put(a.id, m, { name: 'v1', actor: 'alice', now: T0 });
+        // The same manifest again (the row is already there), under a second tag.
+        await store.manifests.put(a.id, { ...m, createdAt: T0 + 1 }, { name: 'v2', actor: 'alice', now: T0 + 1 });
+        assert.deepEqual((await store.manifests.tagsOf(a.id, m.digest)).sort(), ['v1', 'v2']);
+        assert.equal((await store.manifests.get(a.id, m.digest))?.createdAt, T0);
+        assert.deepEqual([...(await store.blobs.linkedSizes(a.id, m.blobRefs)).keys()].sort(), [...m.blobRefs].sort());
+        const unknown = manifest('unknown blob', { verifyRefs: true });
+        await assert.rejects(store.manifests.put(a.id, unknown, { name: 'v3', actor: 'alice', now: T0 }), (err: Error & { code?: string }) => err.code === 'MANIFEST_BLOB_UNKNOWN');
+        assert.equal(await store.manifests.get(a.id, unknown.digest), undefined);
+        assert.equal(await store.manifests.getByTag(a.id, 'v3'), undefined);
+      });
+
       it('put with a tag points the tag at it; getByTag returns the manifest; unknown tags are undefined', async () => {
         const a = await image('demo/docker/a');
         const m = manifest('one');

@@ -119,7 +119,13 @@ export async function guardManifestRefs(trx: Db, imageId: number, blobRefs: Dige
   }
 }
 
-/** Inside a manifest put's transaction, after the insert: locks the manifest row so GC cannot remove it before the tag lands. */
+/**
+ * Inside a manifest put's transaction, after an insert that found the manifest already there (a
+ * re-push, a new tag): locks the row so GC cannot remove it before the tag lands. A no-op update
+ * (`created_by = created_by`) because that is the row lock both dialects have: GC's lock step
+ * then waits for the tag and sees it; when GC locked first and deleted the manifest, this matches
+ * nothing and the put fails instead of tagging a manifest that is gone.
+ */
 export async function holdManifest(trx: Db, imageId: number, digest: Digest): Promise<void> {
   if ((await lockManifest.affected(trx, imageId, digest)) === 0) {
     throw new RegistryError('MANIFEST_INVALID', 'the manifest was garbage-collected while it was pushed; push it again', { digest });

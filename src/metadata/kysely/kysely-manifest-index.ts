@@ -120,7 +120,9 @@ export class KyselyManifests implements ManifestIndex {
         trx, imageId, m.digest, m.mediaType, m.artifactType, m.size, m.subject, m.configDigest, m.content, m.createdAt, m.createdBy, m.totalSize,
         m.facts ? JSON.stringify(m.facts) : null,
       );
-      if (m.verifyRefs) await holdManifest(trx, imageId, m.digest);
+      // Only a row that was already there needs the lock: one this transaction inserted is
+      // invisible to GC until the tag lands with it, and is ours (GC cannot have removed it).
+      if (m.verifyRefs && inserted === 0) await holdManifest(trx, imageId, m.digest);
       if (inserted > 0) {
         const refs = [
           ...[...new Set(m.blobRefs)].map((ref) => ({ image_id: imageId, digest: m.digest, ref, kind: 'blob' })),
