@@ -81,7 +81,16 @@ export async function claimBlob(db: Db, digest: Digest, size: number, now: numbe
   }
 }
 
-/** Links a live blob to the image (refreshing the link's grace period); false when the blob is missing or being deleted. */
+/**
+ * Links a live blob to the image (refreshing the link's grace period); false when the blob is missing or being deleted.
+ *
+ * After an upload's claimBlob the touch writes the touched_at the claim just wrote, and the quota
+ * target was read by the upload's early check; neither statement is redundant. The touch is the
+ * blob row lock of the protocol above (on PostgreSQL a GC mark waits for it and then sees the
+ * link, or GC marked first and the touch matches nothing) and the check that GC has not marked
+ * the blob while its bytes were committed, which can outlast a short grace period. The target is
+ * read again inside the transaction so that a quota set since the early check is enforced.
+ */
 export async function linkBlob(db: Db, imageId: number, digest: Digest, now: number): Promise<boolean> {
   return inTransaction(db, async (trx) => {
     await enforceQuota(trx, await pushTarget(trx, imageId), [digest]);
