@@ -3,7 +3,7 @@
  * thread, so it leaves the other core to the server), else a Node generator over node:http.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +49,12 @@ async function runWrk(registry: Registry, method: 'GET' | 'HEAD', path: string, 
   const all = { ...headers, ...(registry.authorization ? { authorization: registry.authorization } : {}) };
   for (const [k, v] of Object.entries(all)) args.push('-H', `${k}: ${v}`);
   args.push(`${registry.baseUrl}${path}`);
-  const { stdout } = await promisify(execFile)('wrk', args, { timeout: (seconds + 30) * 1000 });
+  let stdout: string;
+  try {
+    ({ stdout } = await promisify(execFile)('wrk', args, { timeout: (seconds + 30) * 1000 }));
+  } finally {
+    rmSync(script, { force: true });
+  }
   const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? NaN);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
