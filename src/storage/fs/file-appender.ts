@@ -22,11 +22,15 @@ export const SYNC_EVERY = 64 * 1024 * 1024;
  * the background, so the kernel writes dirty pages back while more bytes arrive and the fsync
  * that makes the finished blob durable (at commit) has little left to flush. These flushes are
  * an optimisation only: durability still comes from that final fsync. The file descriptor is
- * owned by the appender and closed when the stream ends or fails, after any flush in flight.
+ * owned by the appender and closed when the stream ends or fails, after the write and the flush
+ * in flight: once it has emitted 'close', the file's size no longer changes (Node calls _destroy
+ * without waiting for a pending _write, and a write to a closed and reused descriptor would land
+ * in another file).
  */
 export class FileAppender extends Writable {
   bytesWritten = 0;
   private syncing: Promise<void> | undefined;
+  private writing: Promise<void> | undefined;
 
   constructor(
     private readonly fd: number,
@@ -38,16 +42,30 @@ export class FileAppender extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.writeAll([chunk]).then(() => done(), done);
+    this.track(this.writeAll([chunk]), done);
   }
 
   override _writev(chunks: { chunk: Buffer }[], done: (err?: Error | null) => void): void {
-    this.writeAll(chunks.map((c) => c.chunk)).then(() => done(), done);
+    this.track(this.writeAll(chunks.map((c) => c.chunk)), done);
+  }
+
+  private track(write: Promise<void>, done: (err?: Error | null) => void): void {
+    this.writing = write;
+    write.then(
+      () => {
+        this.writing = undefined;
+        done();
+      },
+      (err: Error) => {
+        this.writing = undefined;
+        done(err);
+      },
+    );
   }
 
   private async writeAll(buffers: Buffer[]): Promise<void> {
     let pending = buffers;
-    while (pending.length > 0) {
+    while (pending.length > 0 && !this.destroyed) {
       const total = pending.reduce((n, b) => n + b.length, 0);
       const bytesWritten = total <= SYNC_WRITE_MAX ? writevSync(this.fd, pending, this.position) : (await writevAsync(this.fd, pending, this.position)).bytesWritten;
       this.advance(bytesWritten);
@@ -75,6 +93,7 @@ export class FileAppender extends Writable {
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
     void (async () => {
+      await this.writing?.catch(() => {}); // its error, if any, is reported by its own callback
       await this.syncing;
       closeSync(this.fd);
     })().then(() => done(err), (closeErr: Error) => done(err ?? closeErr));

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { openSync, statSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FileAppender } from '../../../src/storage/fs/file-appender.ts';
+
+describe('FileAppender', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-appender-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('appends from its position, small writes and large ones', async () => {
+    const path = join(dir, 'append');
+    await writeFile(path, 'head-');
+    const out = new FileAppender(openSync(path, 'r+'), 5);
+    const large = Buffer.alloc(3 * 1024 * 1024, 'x');
+    out.write(Buffer.from('small-'));
+    out.write(large);
+    out.end(Buffer.from('-tail'));
+    await new Promise((resolve) => out.once('close', resolve));
+    assert.equal(out.bytesWritten, 6 + large.length + 5);
+    assert.equal((await readFile(path)).toString(), `head-small-${large.toString()}-tail`);
+  });
+
+  it('closes only after the write in flight when destroyed: the size is final at close', async () => {
+    const path = join(dir, 'destroyed');
+    await writeFile(path, '');
+    const out = new FileAppender(openSync(path, 'r+'), 0);
+    out.on('error', () => {});
+    const chunk = Buffer.alloc(16 * 1024 * 1024, 1); // written on the thread pool, taking a while
+    out.write(chunk);
+    out.destroy(new Error('client went away'));
+    await new Promise((resolve) => out.once('close', resolve));
+    const atClose = statSync(path).size;
+    assert.equal(atClose, out.bytesWritten);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(statSync(path).size, atClose);
+  });
+});
