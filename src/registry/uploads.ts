@@ -5,6 +5,7 @@ import { createDigester, digestAlgorithm, type Digest } from '../domain/digest.t
 import { RegistryError } from '../domain/errors.ts';
 import { parseRepositoryName } from '../domain/names.ts';
 import type { ImageRecord, UploadRecord } from '../metadata/metadata-store.ts';
+import { pump } from '../storage/pump.ts';
 import type { RegistryDeps } from './deps.ts';
 import type { Repositories } from './repositories.ts';
 
@@ -168,10 +169,13 @@ export class Uploads {
     const running = await this.runningHash(id, offset);
     this.hashes.delete(id); // until the write is known complete, the running hash is not trusted
     const hasher = hashingStream(running.hash);
-    // pipeline() carries a failing body (client gone) into the hasher and so into the store's write.
-    const [size] = await Promise.all([this.deps.blobs.uploads.append(id, offset, hasher, signal), pipeline(body, hasher)]);
-    this.hashes.set(id, { hash: running.hash, offset: size });
-    return size;
+    // pump() carries a failing body (client gone) into the hasher and so into the store's write,
+    // and a failing write back into the body. Both are awaited, failed or not, so no byte of this
+    // write is still in flight when the lock lets the next one read the staged size.
+    const [stored, piped] = await Promise.allSettled([this.deps.blobs.uploads.append(id, offset, hasher, signal), pump(body, hasher)]);
+    if (stored.status === 'rejected' || piped.status === 'rejected') throw firstCause(stored, piped);
+    this.hashes.set(id, { hash: running.hash, offset: stored.value });
+    return stored.value;
   }
 
   /** The sha256 state at `offset`, from the cache or by re-reading the staged bytes. */
@@ -241,6 +245,15 @@ function checkRange(range: ChunkRange, offset: number, contentLength: number | u
       headers: { range: `0-${Math.max(0, offset - 1)}` },
     });
   }
+}
+
+/**
+ * The error to report for a failed write: the store's (BLOB_UPLOAD_INVALID, a disk error, or the
+ * body's error carried through the hasher), unless it only saw the hasher close early.
+ */
+function firstCause(...results: PromiseSettledResult<unknown>[]): unknown {
+  const reasons = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+  return reasons.find((e) => (e as NodeJS.ErrnoException)?.code !== 'ERR_STREAM_PREMATURE_CLOSE') ?? reasons[0];
 }
 
 function devNull(): Writable {

@@ -3,12 +3,12 @@ import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { digestAlgorithm, digestHex, isDigest, type Digest } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
 import { FileAppender, SYNC_EVERY } from './file-appender.ts';
 import { FileReadStream } from './file-read-stream.ts';
 import type { BlobStat, BlobStore, ByteRange, UploadStaging } from '../blob-store.ts';
+import { pump } from '../pump.ts';
 
 const STREAM_CHUNK = 1024 * 1024;
 
@@ -168,7 +168,8 @@ class FsUploadStaging implements UploadStaging {
       data.destroy(); // whoever feeds `data` learns (as a premature close) that the write will not happen
       throw err;
     }
-    await pipeline(data, out, ...(signal ? [{ signal }] : []) as []);
+    // Settles after the appender closed its descriptor, so no write is in flight on failure.
+    await pump(data, out, signal);
     return offset + out.bytesWritten;
   }
 
