@@ -1,6 +1,5 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import { Transform, Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createDigester, digestAlgorithm, type Digest } from '../domain/digest.ts';
 import { RegistryError } from '../domain/errors.ts';
 import { parseRepositoryName } from '../domain/names.ts';
@@ -31,6 +30,17 @@ export interface PushContext {
 interface RunningHash {
   hash: Hash;
   offset: number;
+}
+
+/** A sink that only hashes what it is given: re-reading staged bytes to rebuild a hash. */
+function hashingSink(hash: Hash): Writable {
+  return new Writable({
+    highWaterMark: 1024 * 1024,
+    write(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done();
+    },
+  });
 }
 
 function hashingStream(hash: Hash): Transform {
@@ -183,7 +193,7 @@ export class Uploads {
     const cached = this.hashes.get(id);
     if (cached && cached.offset === offset) return cached;
     const hash = createDigester('sha256');
-    if (offset > 0) await pipeline(this.deps.blobs.uploads.read(id), hashingStream(hash), devNull());
+    if (offset > 0) await pump(this.deps.blobs.uploads.read(id), hashingSink(hash));
     return { hash, offset };
   }
 
@@ -198,7 +208,7 @@ export class Uploads {
       actual = `sha256:${running.hash.digest('hex')}`;
     } else {
       const hash = createDigester(digestAlgorithm(digest));
-      await pipeline(this.deps.blobs.uploads.read(id), hashingStream(hash), devNull());
+      await pump(this.deps.blobs.uploads.read(id), hashingSink(hash));
       actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
     }
     this.hashes.delete(id);
@@ -254,8 +264,4 @@ function checkRange(range: ChunkRange, offset: number, contentLength: number | u
 function firstCause(...results: PromiseSettledResult<unknown>[]): unknown {
   const reasons = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
   return reasons.find((e) => (e as NodeJS.ErrnoException)?.code !== 'ERR_STREAM_PREMATURE_CLOSE') ?? reasons[0];
-}
-
-function devNull(): Writable {
-  return new Writable({ write(_chunk, _enc, done) { done(); } });
 }
