@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
+import { closeConnectionsWithBodiesInFlight } from './connection-reuse.ts';
 import { notFound } from './envelope.ts';
 import { registerMetrics } from './metrics.ts';
 import { extPlugin } from './ext/ext-plugin.ts';
@@ -50,6 +51,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-trace-id', req.id);
   });
+  closeConnectionsWithBodiesInFlight(app);
   if (services.metrics) registerMetrics(app, services.metrics);
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, url: req.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');

@@ -72,19 +72,35 @@ function singleParam(query: URLSearchParams, key: string): string | undefined {
   return values[0];
 }
 
-/** Reads a body of at most `limit` bytes; 413 past it. */
-async function readLimited(stream: Readable, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    total += (chunk as Buffer).length;
-    if (total > limit) {
-      stream.destroy();
-      throw new RegistryError('MANIFEST_INVALID', `manifest is larger than ${limit} bytes`, undefined, { status: 413 });
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, total);
+/**
+ * Reads a body of at most `limit` bytes; 413 past it. Past the limit it stops reading but leaves
+ * the request alone: destroying it would take its socket, and the 413 with it (the connection is
+ * closed after the answer, see connection-reuse.ts).
+ */
+function readLimited(stream: Readable, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const settle = (err?: Error): void => {
+      stream.off('data', onData).off('end', onEnd).off('error', settle).off('close', onClose);
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks, total));
+    };
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      stream.pause();
+      settle(new RegistryError('MANIFEST_INVALID', `manifest is larger than ${limit} bytes`, undefined, { status: 413 }));
+    };
+    const onEnd = (): void => settle();
+    // 'end' comes before 'close': a close first is a client gone mid-body.
+    const onClose = (): void => settle(Object.assign(new Error('request body cut short'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    if (stream.destroyed) return onClose();
+    stream.on('data', onData).on('end', onEnd).on('error', settle).on('close', onClose);
+  });
 }
 
 /** The `/v2` API: the OCI Distribution Specification, behind authentication and authorization. */
@@ -171,7 +187,6 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
     } catch (err) {
       const error = toRegistryError(err);
       if (error.status >= 500) req.log.error({ err: (err as Error)?.cause ?? err }, 'request failed');
-      if (error.status === 413 || (hasBody(req) && !req.raw.readableEnded)) reply.header('connection', 'close');
       return sendOciError(reply, error, head);
     }
   };
