@@ -3,6 +3,7 @@ import { buildApp } from '../app.ts';
 import { type ConfigInput, loadConfig, parseListen } from '../config/config.ts';
 import { ADMIN_PASSWORD_FILE } from '../auth/admin-bootstrap.ts';
 import { compactAfterBursts, compactHeap, limitHeapGrowth } from '../runtime/heap.ts';
+import { stdoutLogDestination } from '../runtime/log-destination.ts';
 
 export interface ServeFlags extends ConfigInput {
   config?: string;
@@ -14,11 +15,12 @@ const LOG_BUFFER_MAX = 16 * 1024 * 1024;
 /**
  * stdout, written asynchronously: a request's log line is queued and written with the lines
  * queued meanwhile, instead of a write syscall per line on the event loop (and a busy wait
- * when a pipe is full, which stalled every request for up to a second under load). pino
- * flushes what is queued when the process exits.
+ * when a pipe is full, which stalled every request for up to a second under load). What is
+ * queued is flushed when the process exits, for at most a second when stdout is full; a
+ * stdout whose reader has gone away stops logging instead of keeping the process alive.
  */
 function logDestination(): pino.DestinationStream {
-  return pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_MAX });
+  return stdoutLogDestination({ maxLength: LOG_BUFFER_MAX });
 }
 
 /** Starts the server and stops it gracefully on SIGTERM/SIGINT. Resolves once it listens. */

@@ -221,6 +221,68 @@ describe('the Berth server process', { timeout: 300_000 }, () => {
     assert.deepEqual((await readDirPull(byDigest)).layers, image.layers.map((l) => l.digest));
   });
 
+  // A log shipper that restarted, `berth serve | head`, a parent that died: logging must never
+  // keep the server from stopping.
+  describe('exits promptly on SIGTERM whatever became of the reader of its stdout', () => {
+    const STOP_WITHIN_MS = 5_000;
+
+    /** Runs `body` on a fresh server; kills it (by its PID) if it is still alive afterwards. */
+    async function withServer(body: (server: ServerProcess) => Promise<void>): Promise<void> {
+      const server = await start({ stopTimeoutMs: 10_000 });
+      try {
+        await body(server);
+      } finally {
+        if (server.process.exitStatus() === undefined) {
+          server.process.child.kill('SIGKILL');
+          await server.process.exited;
+        }
+      }
+    }
+
+    /** SIGTERM to the server's PID, then `meanwhile`; the exit must be clean and within STOP_WITHIN_MS. */
+    async function assertStopsPromptly(server: ServerProcess, meanwhile: () => Promise<void> = async () => {}): Promise<void> {
+      const started = performance.now();
+      const stopping = server.stop(); // SIGKILL after stopTimeoutMs
+      await meanwhile();
+      const exit = await stopping;
+      const tookMs = Math.round(performance.now() - started);
+      assert.deepEqual(exit, { code: 0, signal: null }, `exits by itself, cleanly (after ${tookMs} ms); stderr:\n${server.process.stderr()}`);
+      assert.ok(tookMs < STOP_WITHIN_MS, `exits within ${STOP_WITHIN_MS} ms, took ${tookMs} ms`);
+    }
+
+    /** Stops reading the server's stdout and makes it log far more than the pipe holds. */
+    async function fillStdout(server: ServerProcess): Promise<void> {
+      server.process.child.stdout!.pause();
+      const longPath = `/nothing-here/${'x'.repeat(8000)}`; // each request logs its path
+      for (let round = 0; round < 30; round++) {
+        await Promise.all(Array.from({ length: 10 }, async () => (await fetch(`${server.url}${longPath}`)).arrayBuffer()));
+      }
+    }
+
+    it('when the reader has gone away before a request logged', () =>
+      withServer(async (server) => {
+        server.process.child.stdout!.destroy();
+        assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+        await assertStopsPromptly(server);
+      }));
+
+    it('when the pipe is full and never read', () =>
+      withServer(async (server) => {
+        await fillStdout(server);
+        await assertStopsPromptly(server);
+        assert.match(server.process.stderr(), /stdout/, 'says on stderr that log lines were dropped');
+      }));
+
+    it('when the pipe is full and the reader goes away while the server stops', () =>
+      withServer(async (server) => {
+        await fillStdout(server);
+        await assertStopsPromptly(server, async () => {
+          await sleep(300);
+          server.process.child.stdout!.destroy();
+        });
+      }));
+  });
+
   it('lets an in-flight upload finish on SIGTERM, exits 0, and the data dir reopens with the upload intact', async () => {
     const dataDir = await tempDir('sigterm');
     const server = await start({ dataDir });
