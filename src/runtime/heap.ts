@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -67,47 +66,4 @@ export const HEAP_GROWING_PERCENT = 50;
  */
 export function limitHeapGrowth(): void {
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-}
-
-/** Event-loop utilization (share of a sampling interval spent working) that counts as a burst. */
-export const BUSY_UTILIZATION = 0.25;
-/** Utilization under which the process counts as idle again. */
-export const IDLE_UTILIZATION = 0.02;
-
-/** Fed one event-loop-utilization sample per interval; says when a burst of work has just ended. */
-export class BurstEnd {
-  private worked = false;
-
-  /** True once per burst: for the first idle sample after a busy one. */
-  sample(utilization: number): boolean {
-    if (utilization >= BUSY_UTILIZATION) {
-      this.worked = true;
-      return false;
-    }
-    if (this.worked && utilization < IDLE_UTILIZATION) {
-      this.worked = false;
-      return true;
-    }
-    return false;
-  }
-}
-
-/**
- * Compacts the heap once after each burst of work, on the first second without work: a push of
- * many images or a storm of small requests grows the old generation (compiled code, pooled
- * objects, survivors of the burst) and V8 otherwise keeps the pages until its memory reducer
- * acts, if ever, so the RSS left by one burst carried into the next. A compaction takes tens of
- * milliseconds, when nothing is waiting. The timer does not keep the process alive.
- */
-export function compactAfterBursts(intervalMs = 1000): () => void {
-  const detector = new BurstEnd();
-  let last = performance.eventLoopUtilization();
-  const timer = setInterval(() => {
-    const now = performance.eventLoopUtilization();
-    const { utilization } = performance.eventLoopUtilization(now, last);
-    last = now;
-    if (detector.sample(utilization)) compactHeap();
-  }, intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
 }

@@ -29,16 +29,3 @@ describe('limitHeapGrowth', () => {
     limitHeapGrowth(); // idempotent
   });
 });
-
-describe('BurstEnd', () => {
-  it('fires once on the first idle sample after a busy one, never while busy or always idle', async () => {
-    const { BurstEnd, BUSY_UTILIZATION, IDLE_UTILIZATION } = await import('../../../src/runtime/heap.ts');
-    const d = new BurstEnd();
-    const busy = BUSY_UTILIZATION;
-    const idle = IDLE_UTILIZATION / 2;
-    const between = (BUSY_UTILIZATION + IDLE_UTILIZATION) / 2;
-    assert.deepEqual([idle, idle, between, idle].map((u) => d.sample(u)), [false, false, false, false]);
-    assert.deepEqual([busy, 1, between, idle, idle].map((u) => d.sample(u)), [false, false, false, true, false]);
-    assert.deepEqual([busy, idle].map((u) => d.sample(u)), [false, true]);
-  });
-});
