@@ -82,6 +82,13 @@ export async function openSqliteMetadata(file: string): Promise<KyselyMetadataSt
   const database = new SQLite(file);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
+  // A checkpoint (copying WAL pages into the database file, with its fsyncs) runs inside the
+  // commit that crosses this many WAL pages, on the event loop. Every 10,000 pages (40 MiB of WAL)
+  // instead of SQLite's 1,000 coalesces the rewrites of hot pages (index roots, the tags and
+  // blobs tables' last leaves): small-image pushes took 17-20% less server CPU at 4,000 pages and
+  // about 8% less again at 10,000. After a checkpoint the WAL file is cut back to 64 MiB at most.
+  database.pragma('wal_autocheckpoint = 10000');
+  database.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
   // Sorts and temporary indexes (tag listings) stay in memory instead of temporary files.
