@@ -81,27 +81,23 @@ export function pump(source: Readable, destination: Writable, signal?: AbortSign
         if (awaitClose && closesItself(destination) && !stateOf(destination)!.closeEmitted) return;
       }
       settled = true;
-      source.off('data', onData);
-      source.off('end', onEnd);
-      source.off('error', onError);
-      source.off('close', onSourceClose);
-      destination.off('drain', onDrain);
-      destination.off('finish', onFinish);
-      destination.off('error', onError);
-      destination.off('close', onDestinationClose);
+      for (const [stream, event, listener] of listeners) stream.off(event, listener);
       signal?.removeEventListener('abort', onAbort);
       if (error !== undefined) reject(error);
       else resolve();
     }
 
-    source.on('data', onData);
-    source.on('end', onEnd);
-    source.on('error', onError);
-    source.on('close', onSourceClose);
-    destination.on('drain', onDrain);
-    destination.on('finish', onFinish);
-    destination.on('error', onError);
-    destination.on('close', onDestinationClose);
+    const listeners: [Readable | Writable, string, Parameters<Readable['off']>[1]][] = [
+      [source, 'data', onData],
+      [source, 'end', onEnd],
+      [source, 'error', onError],
+      [source, 'close', onSourceClose],
+      [destination, 'drain', onDrain],
+      [destination, 'finish', onFinish],
+      [destination, 'error', onError],
+      [destination, 'close', onDestinationClose],
+    ];
+    for (const [stream, event, listener] of listeners) stream.on(event, listener);
     signal?.addEventListener('abort', onAbort);
 
     if (signal?.aborted) return fail(abortError(signal.reason));
