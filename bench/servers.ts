@@ -124,6 +124,8 @@ export interface BerthOptions {
   /** Extra node flags, e.g. `--cpu-prof --cpu-prof-dir=...`. */
   nodeFlags: string[];
   logLevel: string;
+  /** The checkout whose src/ runs (default: this one); bench/ab.ts passes a worktree of another revision. */
+  root?: string;
 }
 
 /**
@@ -133,10 +135,11 @@ export interface BerthOptions {
  */
 export const BERTH_NODE_FLAGS = ['--max-semi-space-size=2'];
 
-let bundled: string | undefined;
-/** Bundles src/main.ts once per benchmark process; returns the bundle's path. */
+const bundled = new Map<string, string>();
+/** Bundles `root`'s src/main.ts once per benchmark process; returns the bundle's path. */
 function bundleBerth(root: string): string {
-  if (bundled) return bundled;
+  const done = bundled.get(root);
+  if (done) return done;
   const outdir = join(root, '.tmp', 'bench-split');
   rmSync(outdir, { recursive: true, force: true });
   // --splitting keeps src/'s dynamic imports lazy, as in dist/: without it esbuild hoists them,
@@ -153,13 +156,14 @@ function bundleBerth(root: string): string {
     '--log-level=warning',
     `--outdir=${outdir}`,
   ], { stdio: 'inherit' });
-  bundled = join(outdir, 'main.js');
-  return bundled;
+  const entry = join(outdir, 'main.js');
+  bundled.set(root, entry);
+  return entry;
 }
 
 /** Berth, embedded (SQLite + fs), with a fresh data dir and the admin password set. */
 export async function startBerth(opts: BerthOptions): Promise<Registry> {
-  const root = resolve(import.meta.dirname, '..');
+  const root = opts.root ?? resolve(import.meta.dirname, '..');
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   const port = await freePort();
   const entry =

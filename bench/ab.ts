@@ -1,0 +1,159 @@
+/**
+ * `npm run bench:ab -- --base REV [options]`: is a change faster? Two Berth servers side by side,
+ * A built from revision REV (a temporary git worktree) and B from this checkout as it is
+ * (uncommitted changes included), with the same work given to each in alternating slices.
+ *
+ * On a small shared machine the speed moves 30-40% within the hour, so two benchmark runs one
+ * after the other compare the machine as much as the code; slices alternated between two live
+ * servers see the same machine, and swapping which one goes first each round cancels what warms
+ * up or cools down. Reports per-round figures and the B/A ratio of the medians, for throughput
+ * and for server CPU per operation (steadier than throughput when other work shares the CPU).
+ *
+ *   --base REV        revision for A (anything `git rev-parse` takes)
+ *   --head REV        revision for B instead of this checkout
+ *   --scenario d|e    d: small-image pushes (default); e: HEAD blob, GET manifest, GET tags loads
+ *   --rounds N        measured slices per server (default 8)
+ *   --warmup N        slices per server run first and not counted (default 1: a fresh process
+ *                     runs its first small pushes at a third of its warm rate)
+ *   --batch N         d: images per slice (default 300)
+ *   --seconds S       e: seconds per load slice (default 2)
+ *   --b-flags "..."   extra node flags for B only (e.g. to try a V8 flag against the same code)
+ *
+ * Loopback only; both servers are stopped by their PIDs and the worktrees removed, also on errors.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, rmSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { agent, OCI_MANIFEST, parallel, pushSmallImage, putManifest, sha256, smallImage } from './client.ts';
+import { load } from './load.ts';
+import { type Registry, sampleProcess, startBerth } from './servers.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    base: { type: 'string' },
+    head: { type: 'string' },
+    scenario: { type: 'string', default: 'd' },
+    rounds: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '1' },
+    batch: { type: 'string', default: '300' },
+    seconds: { type: 'string', default: '2' },
+    'b-flags': { type: 'string', default: '' },
+  },
+});
+if (!args.base || !['d', 'e'].includes(args.scenario)) {
+  console.error('usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e] [--rounds N] [--batch N] [--seconds S] [--b-flags "..."]');
+  process.exit(2);
+}
+
+const repo = resolve(import.meta.dirname, '..');
+const rounds = Math.max(1, Number(args.rounds));
+const warmup = Math.max(0, Number(args.warmup));
+
+/** A detached worktree of `rev` under .tmp/ab, sharing this checkout's node_modules. */
+function worktree(rev: string): string {
+  const sha = execFileSync('git', ['rev-parse', '--verify', `${rev}^{commit}`], { cwd: repo, encoding: 'utf8' }).trim();
+  const dir = join(repo, '.tmp', 'ab', sha.slice(0, 12));
+  if (!existsSync(dir)) {
+    execFileSync('git', ['worktree', 'add', '--detach', dir, sha], { cwd: repo, stdio: 'ignore' });
+    symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
+  }
+  return dir;
+}
+
+function removeWorktree(dir: string): void {
+  if (dir === repo) return;
+  rmSync(join(dir, 'node_modules'), { force: true });
+  execFileSync('git', ['worktree', 'remove', '--force', dir], { cwd: repo, stdio: 'ignore' });
+}
+
+interface Series {
+  label: string;
+  unit: string;
+  higherIsBetter: boolean;
+  values: [number[], number[]];
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const fmt = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
+
+/** One slice of work on server `i`; returns the series values it measured, in `series` order. */
+type Slice = (r: Registry, round: number, i: number) => Promise<number[]>;
+
+async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Slice }> {
+  const both = (): [number[], number[]] => [[], []];
+  if (args.scenario === 'd') {
+    const batch = Math.max(1, Number(args.batch));
+    return {
+      series: [
+        { label: 'small-image push images/s', unit: 'images/s', higherIsBetter: true, values: both() },
+        { label: 'server CPU per image ms', unit: 'ms', higherIsBetter: false, values: both() },
+      ],
+      async slice(r, round, i) {
+        const images = Array.from({ length: batch }, (_, k) => smallImage((round * 2 + i) * batch + k));
+        const sample = sampleProcess(r.pid, 200);
+        const t0 = performance.now();
+        await parallel(batch, 16, (k) => pushSmallImage(r, 'bench/ab/app', images[k]!, `r${round}-${k}`));
+        const seconds = (performance.now() - t0) / 1000;
+        return [batch / seconds, (sample.stop().cpuSeconds * 1000) / batch];
+      },
+    };
+  }
+  const name = 'bench/hot/app';
+  const image = smallImage(-1);
+  for (const r of regs) {
+    await pushSmallImage(r, name, image, 'latest');
+    for (let k = 1; k < 10; k++) await putManifest(r, name, `v${k}`, image.manifest);
+  }
+  const cases = [
+    ['HEAD blob', 'HEAD', `/v2/${name}/blobs/${sha256(image.layer)}`, {}],
+    ['GET manifest', 'GET', `/v2/${name}/manifests/latest`, { accept: OCI_MANIFEST }],
+    ['GET tags', 'GET', `/v2/${name}/tags/list`, {}],
+  ] as const;
+  return {
+    series: cases.flatMap(([label]) => [
+      { label: `${label} req/s`, unit: 'req/s', higherIsBetter: true, values: both() },
+      { label: `${label} server CPU per request us`, unit: 'us', higherIsBetter: false, values: both() },
+    ]),
+    async slice(r) {
+      const out: number[] = [];
+      for (const [, method, path, headers] of cases) {
+        const sample = sampleProcess(r.pid, 200);
+        // wrk waits for a body after a HEAD answer's Content-Length: HEAD goes through the Node generator.
+        const res = await load(r, method, path, { connections: 64, seconds: Number(args.seconds), headers, ...(method === 'HEAD' ? { tool: 'node' as const } : {}) });
+        out.push(res.rps, (sample.stop().cpuSeconds * 1e6) / res.requests);
+      }
+      return out;
+    },
+  };
+}
+
+const trees = [worktree(args.base), args.head ? worktree(args.head) : repo];
+const regs: Registry[] = [];
+try {
+  for (const [i, root] of trees.entries()) {
+    regs.push(await startBerth({ mode: 'bundle', root, nodeFlags: i === 1 && args['b-flags'] ? args['b-flags'].split(' ') : [], logLevel: 'info' }));
+  }
+  const { series, slice } = await prepare(regs);
+  for (let round = 0; round < warmup + rounds; round++) {
+    for (const i of round % 2 ? [1, 0] : [0, 1]) {
+      const values = await slice(regs[i]!, round, i);
+      if (round >= warmup) values.forEach((v, k) => series[k]!.values[i === 0 ? 0 : 1].push(v));
+    }
+    process.stderr.write(`round ${round + 1}/${warmup + rounds} done${round < warmup ? ' (warm-up, not counted)' : ''}\n`);
+  }
+  console.log(`A = ${args.base}, B = ${args.head ?? 'this checkout'}${args['b-flags'] ? ` with ${args['b-flags']}` : ''}; scenario ${args.scenario}, ${rounds} rounds alternated after ${warmup} warm-up`);
+  for (const s of series) {
+    const [a, b] = s.values;
+    const ratio = median(b) / median(a);
+    const better = s.higherIsBetter ? ratio : 1 / ratio;
+    console.log(`${s.label}\n  A ${a.map(fmt).join(' ')}\n  B ${b.map(fmt).join(' ')}\n  median A ${fmt(median(a))}, B ${fmt(median(b))}: B/A ${ratio.toFixed(2)} (${better >= 1 ? 'B better' : 'A better'} by ${Math.abs(better - 1) * 100 < 0.5 ? 'nothing' : `${(Math.abs(better - 1) * 100).toFixed(0)}%`})`);
+  }
+} finally {
+  await Promise.allSettled(regs.map((r) => r.stop()));
+  agent.destroy();
+  for (const dir of trees) removeWorktree(dir);
+}
