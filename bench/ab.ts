@@ -25,8 +25,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { agent, OCI_MANIFEST, parallel, pushSmallImage, putManifest, sha256, smallImage } from './client.ts';
-import { load } from './load.ts';
+import { agent, parallel, pushSmallImage, smallImage } from './client.ts';
+import { loadSmallRequest, pushHotImage, smallRequests } from './scenarios.ts';
 import { type Registry, sampleProcess, startBerth } from './servers.ts';
 
 const { values: args } = parseArgs({
@@ -102,28 +102,19 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
       },
     };
   }
-  const name = 'bench/hot/app';
-  const image = smallImage(-1);
-  for (const r of regs) {
-    await pushSmallImage(r, name, image, 'latest');
-    for (let k = 1; k < 10; k++) await putManifest(r, name, `v${k}`, image.manifest);
-  }
-  const cases = [
-    ['HEAD blob', 'HEAD', `/v2/${name}/blobs/${sha256(image.layer)}`, {}],
-    ['GET manifest', 'GET', `/v2/${name}/manifests/latest`, { accept: OCI_MANIFEST }],
-    ['GET tags', 'GET', `/v2/${name}/tags/list`, {}],
-  ] as const;
+  // Each server its own image (random layer bytes): the same requests, by label, on both.
+  const requests = await Promise.all(regs.map(async (r) => smallRequests(await pushHotImage(r))));
   return {
-    series: cases.flatMap(([label]) => [
+    series: requests[0]!.flatMap(({ label }) => [
       { label: `${label} req/s`, unit: 'req/s', higherIsBetter: true, values: both() },
       { label: `${label} server CPU per request us`, unit: 'us', higherIsBetter: false, values: both() },
     ]),
-    async slice(r) {
+    async slice(r, _round, i) {
       const out: number[] = [];
-      for (const [, method, path, headers] of cases) {
+      for (const request of requests[i]!) {
         const sample = sampleProcess(r.pid, 200);
-        // wrk waits for a body after a HEAD answer's Content-Length: HEAD goes through the Node generator.
-        const res = await load(r, method, path, { connections: 64, seconds: Number(args.seconds), headers, ...(method === 'HEAD' ? { tool: 'node' as const } : {}) });
+        const res = await loadSmallRequest(r, request, 64, Number(args.seconds));
+        if (res.errors > 0) console.error(`  ${i === 0 ? 'A' : 'B'} ${request.label}: ${res.errors} errors of ${res.requests}`);
         out.push(res.rps, (sample.stop().cpuSeconds * 1e6) / res.requests);
       }
       return out;

@@ -18,7 +18,7 @@ import {
   sha256,
   smallImage,
 } from './client.ts';
-import { load } from './load.ts';
+import { load, type LoadResult } from './load.ts';
 import type { Registry } from './servers.ts';
 
 export interface Sizes {
@@ -99,6 +99,41 @@ async function ensureLarge(r: Registry, sizes: Sizes, state: RunState): Promise<
 
 const tagsOf = (body: Buffer): number => (JSON.parse(body.toString('utf8')) as { tags: string[] | null }).tags?.length ?? 0;
 
+/** Scenario e's repository: one small image under ten tags. */
+export interface HotImage {
+  name: string;
+  layer: string;
+}
+
+export async function pushHotImage(r: Registry): Promise<HotImage> {
+  const image = smallImage(-1);
+  const name = 'bench/hot/app';
+  await pushSmallImage(r, name, image, 'latest');
+  for (let i = 1; i < 10; i++) await putManifest(r, name, `v${i}`, image.manifest);
+  return { name, layer: sha256(image.layer) };
+}
+
+export interface SmallRequest {
+  label: string;
+  method: 'GET' | 'HEAD';
+  path: string;
+  headers: Record<string, string>;
+}
+
+/** Scenario e's three requests against `hot`. */
+export function smallRequests(hot: HotImage): SmallRequest[] {
+  return [
+    { label: 'HEAD blob', method: 'HEAD', path: `/v2/${hot.name}/blobs/${hot.layer}`, headers: {} },
+    { label: 'GET manifest', method: 'GET', path: `/v2/${hot.name}/manifests/latest`, headers: { accept: OCI_MANIFEST } },
+    { label: 'GET tags', method: 'GET', path: `/v2/${hot.name}/tags/list`, headers: {} },
+  ];
+}
+
+/** `request` at `connections` for `seconds`; wrk waits for a body after a HEAD answer's Content-Length, so HEAD goes through the Node generator. */
+export function loadSmallRequest(r: Registry, request: SmallRequest, connections: number, seconds: number): Promise<LoadResult> {
+  return load(r, request.method, request.path, { connections, seconds, headers: request.headers, ...(request.method === 'HEAD' ? { tool: 'node' as const } : {}) });
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     id: 'a',
@@ -167,25 +202,12 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'e',
     title: 'small requests at 64 connections: HEAD blob, GET manifest by tag, GET tags list',
-    async setup(r) {
-      const image = smallImage(-1);
-      const name = 'bench/hot/app';
-      await pushSmallImage(r, name, image, 'latest');
-      for (let i = 1; i < 10; i++) await putManifest(r, name, `v${i}`, image.manifest);
-      return { name, layer: sha256(image.layer) };
-    },
+    setup: pushHotImage,
     async run(r, sizes, _state, prepared) {
-      const { name, layer } = prepared as { name: string; layer: string };
-      const opts = { connections: sizes.loadConnections, seconds: sizes.loadSeconds };
       const out: Metric[] = [];
-      const cases: [string, 'GET' | 'HEAD', string, Record<string, string>][] = [
-        ['HEAD blob', 'HEAD', `/v2/${name}/blobs/${layer}`, {}],
-        ['GET manifest', 'GET', `/v2/${name}/manifests/latest`, { accept: OCI_MANIFEST }],
-        ['GET tags', 'GET', `/v2/${name}/tags/list`, {}],
-      ];
-      for (const [label, method, path, headers] of cases) {
-        // wrk waits for a body after a HEAD answer's Content-Length: HEAD goes through the Node generator.
-        const res = await load(r, method, path, { ...opts, headers, ...(method === 'HEAD' ? { tool: 'node' as const } : {}) });
+      for (const request of smallRequests(prepared as HotImage)) {
+        const res = await loadSmallRequest(r, request, sizes.loadConnections, sizes.loadSeconds);
+        const label = request.label;
         if (res.errors > 0) console.error(`  ${r.kind} ${label}: ${res.errors} errors of ${res.requests}`);
         out.push(
           { metric: `${label} req/s`, value: res.rps, unit: 'req/s', higherIsBetter: true },
