@@ -213,7 +213,11 @@ export class Manifests {
       for await (const chunk of await this.deps.blobs.read(digest, size > 0 ? { start: 0, end: size - 1 } : undefined)) chunks.push(chunk as Buffer);
       const bytes = Buffer.concat(chunks);
       if (bytes.length <= CONFIG_CACHE_ENTRY_BYTES) {
-        this.configCache.set(digest, bytes);
+        // An exact-size copy: a small Buffer is a slice of an 8 KiB pool slab, and a cached slice
+        // would keep its whole slab alive (2,000 cached configs pinned 4 MiB).
+        const own = Buffer.allocUnsafeSlow(bytes.length);
+        bytes.copy(own);
+        this.configCache.set(digest, own);
         this.configCacheBytes += bytes.length;
         for (const [d, b] of this.configCache) {
           if (this.configCacheBytes <= CONFIG_CACHE_BYTES) break;
