@@ -5,6 +5,9 @@ import { migrateToLatest } from './migrations/index.ts';
 import type { Database } from './schema.ts';
 import { resultKey, SqliteResultCache } from './sqlite-result-cache.ts';
 
+/** SQLite's own page cache, in KiB (SQLite's default; better-sqlite3's build sets 16,000). */
+export const SQLITE_PAGE_CACHE_KIB = 2000;
+
 /** Distinct SQL texts kept prepared; IN lists of varying length make the set open-ended. */
 const STATEMENT_CACHE_MAX = 1000;
 
@@ -79,7 +82,16 @@ function withResultCache(stmt: SQLite.Statement, sql: string, results: SqliteRes
  * transactions, never corrupt the file.
  */
 export async function openSqliteMetadata(file: string): Promise<KyselyMetadataStore> {
-  const database = new SQLite(file);
+  const database = configureSqlite(new SQLite(file));
+  const dataVersion = database.prepare('PRAGMA data_version').pluck();
+  const results = new SqliteResultCache(() => dataVersion.get());
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(database, results) }) });
+  await migrateToLatest(db, 'sqlite');
+  return new KyselyMetadataStore(db);
+}
+
+/** The connection settings of the embedded database (WAL, its checkpoints, the caches). */
+export function configureSqlite(database: SQLite.Database): SQLite.Database {
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   // A checkpoint (copying WAL pages into the database file, with its fsyncs) runs inside the
@@ -91,11 +103,11 @@ export async function openSqliteMetadata(file: string): Promise<KyselyMetadataSt
   database.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
+  // better-sqlite3 builds SQLite with a 16 MB page cache; as the database grows the cache fills
+  // and keeps all of it (malloc'd, never given back). The database file's pages stay in the
+  // kernel's page cache anyway, where a miss here costs one pread.
+  database.pragma(`cache_size = -${SQLITE_PAGE_CACHE_KIB}`);
   // Sorts and temporary indexes (tag listings) stay in memory instead of temporary files.
   database.pragma('temp_store = MEMORY');
-  const dataVersion = database.prepare('PRAGMA data_version').pluck();
-  const results = new SqliteResultCache(() => dataVersion.get());
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(database, results) }) });
-  await migrateToLatest(db, 'sqlite');
-  return new KyselyMetadataStore(db);
+  return database;
 }
