@@ -59,6 +59,8 @@ function sleepSync(ms: number): void {
 export class LogDestination {
   /** Lines dropped because the queue was full. */
   dropped = 0;
+  /** `dropped` when the current run of drops began; undefined while none are being dropped. */
+  private droppingSince: number | undefined;
   /** True once a write failed with an error other than EAGAIN: logging has stopped. */
   broken = false;
 
@@ -92,6 +94,10 @@ export class LogDestination {
     if (this.broken) return false;
     const bytes = Buffer.byteLength(line);
     if (this.queuedBytes + bytes > this.maxLength) {
+      if (this.droppingSince === undefined) {
+        this.droppingSince = this.dropped;
+        this.notice(`stdout is not taking log lines as fast as they come: ${this.maxLength} bytes are queued; dropping lines until it catches up`);
+      }
       this.dropped++;
       return false;
     }
@@ -108,6 +114,7 @@ export class LogDestination {
    */
   flushSync(timeoutMs = this.exitFlushMs): void {
     if (this.broken) return;
+    if (this.droppingSince !== undefined) this.reportDropped();
     this.cancelDue();
     const parts: Buffer[] = [];
     if (this.batch && !this.inFlight) {
@@ -140,6 +147,12 @@ export class LogDestination {
     }
   }
 
+  /** Ends a run of drops with the count, once the queue has room again (or at exit). */
+  private reportDropped(): void {
+    this.notice(`${this.dropped - this.droppingSince!} log lines were dropped while stdout was not keeping up`);
+    this.droppingSince = undefined;
+  }
+
   private readonly writeNext = (): void => {
     this.cancelDue();
     if (this.broken || this.inFlight) return;
@@ -168,6 +181,7 @@ export class LogDestination {
     this.offset += n;
     this.queuedBytes -= n;
     if (this.offset >= this.batch.length) this.batch = undefined;
+    if (this.droppingSince !== undefined && this.queuedBytes <= this.maxLength / 2) this.reportDropped();
     // Lines queued while this write was in flight go out together, now.
     if (!this.isDue() && (this.batch || this.queue.length > 0)) this.writeNext();
   };

@@ -128,10 +128,12 @@ describe('LogDestination', () => {
     const { readFd, writeFd } = pipe();
     const filled = fillPipe(writeFd);
     const line = `${'x'.repeat(99)}\n`;
-    const { log, writes } = destination(writeFd, { maxLength: 10 * line.length });
+    const { log, writes, notices } = destination(writeFd, { maxLength: 10 * line.length });
     const accepted = Array.from({ length: 25 }, () => log.write(line));
     assert.deepEqual(accepted, [...Array(10).fill(true), ...Array(15).fill(false)]);
     assert.equal(log.dropped, 15);
+    assert.equal(notices.length, 1, 'the first drop is reported, once');
+    assert.match(notices[0]!, /dropping lines until it catches up/);
     await sleep(3 * RETRY_MS);
     assert.ok(writes.length >= 2, `the refused write was retried on a timer (${writes.length} attempts)`);
     assert.equal(log.write(line), false, 'still full: the queue is bounded');
@@ -144,6 +146,8 @@ describe('LogDestination', () => {
     // The bytes are in the pipe a moment before the write's callback frees their room in the queue.
     await eventually('room again once written', () => log.write('after\n'));
     await eventually('the next line', () => (received += drainPipe(readFd)).endsWith('after\n'));
+    assert.equal(notices.length, 2, 'and the end of the drops, with their count');
+    assert.match(notices[1]!, /^16 log lines were dropped/);
   });
 
   it('stops for good when the reader of its pipe is gone (EPIPE): later writes are no-ops', async () => {
@@ -233,6 +237,20 @@ describe('LogDestination', () => {
       assert.ok(tookMs >= 190 && tookMs < 1000, `bounded by its 200 ms: took ${tookMs} ms`);
       assert.equal(notices.length, 1);
       assert.match(notices[0]!, /200 ms/);
+    });
+
+    it('reports lines dropped since the last report before giving up', () => {
+      const { writeFd } = pipe();
+      fillPipe(writeFd);
+      const line = `${'y'.repeat(49)}\n`;
+      const { log, notices } = destination(writeFd, { maxLength: 4 * line.length });
+      for (let i = 0; i < 10; i++) log.write(line);
+      log.flushSync(20);
+      assert.deepEqual(notices.map((n) => n.replace(/\d+ ms/, 'N ms').slice(0, 40)), [
+        'stdout is not taking log lines as fast a',
+        '6 log lines were dropped while stdout wa',
+        'stdout did not take the last 200 bytes o',
+      ]);
     });
   });
 });
