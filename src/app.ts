@@ -16,6 +16,7 @@ import { ProjectAdmin } from './registry/project-admin.ts';
 import type { RegistryDeps } from './registry/deps.ts';
 import { Listings } from './registry/listings.ts';
 import { Manifests } from './registry/manifests.ts';
+import { ConfigCache } from './registry/config-cache.ts';
 import { Repositories } from './registry/repositories.ts';
 import { Uploads } from './registry/uploads.ts';
 import { GarbageCollector, type GcPolicy } from './registry/gc/garbage-collector.ts';
@@ -131,13 +132,14 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
 
   const repositories = new Repositories(deps);
   const blobReads = new Blobs(deps, repositories);
-  const manifests = new Manifests(deps, repositories);
+  const configs = new ConfigCache();
+  const manifests = new Manifests(deps, repositories, configs);
   const downloads = new DownloadCounter(metadata.images, logger);
   const metrics = new BerthMetrics(metadata.stats);
   const http = await createHttpServer(
     {
       blobs: blobReads,
-      uploads: new Uploads(deps, repositories),
+      uploads: new Uploads(deps, repositories, configs),
       manifests,
       listings: new Listings(deps, repositories),
       images: new ImageBrowser(deps, repositories, manifests, blobReads, downloads),

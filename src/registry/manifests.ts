@@ -9,11 +9,10 @@ import type { RegistryDeps } from './deps.ts';
 import type { PushContext } from './uploads.ts';
 import type { Repositories } from './repositories.ts';
 import { assertMayRemoveTags } from './tag-policy.ts';
+import { ConfigCache } from './config-cache.ts';
 
 const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set([MediaType.OciConfig, MediaType.DockerConfig]);
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
-const CONFIG_CACHE_ENTRY_BYTES = 64 * 1024;
-const CONFIG_CACHE_BYTES = 2 * 1024 * 1024;
 /** Manifests whose size and facts are remembered (a few hundred bytes each). */
 const DESCRIPTION_CACHE_ENTRIES = 1000;
 
@@ -66,6 +65,8 @@ export class Manifests {
   constructor(
     private readonly deps: RegistryDeps,
     private readonly repositories: Repositories,
+    /** Shared with Uploads, which fills it as configs are pushed. */
+    private readonly configs: ConfigCache = new ConfigCache(),
   ) {}
 
   /**
@@ -192,39 +193,15 @@ export class Manifests {
   /** Size and facts of recently pushed manifests by digest: re-tagging one skips reading its config. */
   private readonly descriptions = new Map<Digest, Description>();
 
-  /**
-   * Recently read small configs by digest. Content-addressed bytes never change, so there is
-   * nothing to invalidate; re-tagging a manifest (or pushing one image under many tags) then
-   * reads its config once, not once per PUT.
-   */
-  private readonly configCache = new Map<Digest, Buffer>();
-  private configCacheBytes = 0;
-
   private async readSmallBlob(digest: Digest, size: number): Promise<Buffer | undefined> {
-    const cached = this.configCache.get(digest);
-    if (cached) {
-      this.configCache.delete(digest); // most recently used last
-      this.configCache.set(digest, cached);
-      return cached;
-    }
+    const cached = this.configs.get(digest);
+    if (cached) return cached;
     try {
       const chunks: Buffer[] = [];
       // The exact range (the size was checked against the blob): no read buffer larger than the config.
       for await (const chunk of await this.deps.blobs.read(digest, size > 0 ? { start: 0, end: size - 1 } : undefined)) chunks.push(chunk as Buffer);
       const bytes = Buffer.concat(chunks);
-      if (bytes.length <= CONFIG_CACHE_ENTRY_BYTES) {
-        // An exact-size copy: a small Buffer is a slice of an 8 KiB pool slab, and a cached slice
-        // would keep its whole slab alive (2,000 cached configs pinned 4 MiB).
-        const own = Buffer.allocUnsafeSlow(bytes.length);
-        bytes.copy(own);
-        this.configCache.set(digest, own);
-        this.configCacheBytes += bytes.length;
-        for (const [d, b] of this.configCache) {
-          if (this.configCacheBytes <= CONFIG_CACHE_BYTES) break;
-          this.configCache.delete(d);
-          this.configCacheBytes -= b.length;
-        }
-      }
+      this.configs.remember(digest, bytes);
       return bytes;
     } catch {
       return undefined; // facts are a convenience: a config that cannot be read leaves them empty

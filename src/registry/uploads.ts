@@ -5,6 +5,7 @@ import { RegistryError } from '../domain/errors.ts';
 import { parseRepositoryName } from '../domain/names.ts';
 import type { ImageRecord, UploadRecord } from '../metadata/metadata-store.ts';
 import { pump } from '../storage/pump.ts';
+import { CONFIG_CACHE_ENTRY_BYTES, type ConfigCache, mayBeConfig } from './config-cache.ts';
 import type { RegistryDeps } from './deps.ts';
 import type { Repositories } from './repositories.ts';
 
@@ -30,6 +31,9 @@ export interface PushContext {
 interface RunningHash {
   hash: Hash;
   offset: number;
+  /** The bytes of a write that starts the blob and may be a small config (see ConfigCache). */
+  head?: Buffer[];
+  headBytes: number;
 }
 
 /** A sink that only hashes what it is given: re-reading staged bytes to rebuild a hash. */
@@ -43,11 +47,20 @@ function hashingSink(hash: Hash): Writable {
   });
 }
 
-function hashingStream(hash: Hash): Transform {
+/** Hashes what passes through into `running`, keeping its head while it may be a small config. */
+function hashingStream(running: RunningHash): Transform {
   return new Transform({
     highWaterMark: 1024 * 1024,
     transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
+      running.hash.update(chunk);
+      if (running.head) {
+        if ((running.headBytes === 0 && !mayBeConfig(chunk)) || running.headBytes + chunk.length > CONFIG_CACHE_ENTRY_BYTES) {
+          running.head = undefined;
+        } else {
+          running.head.push(chunk);
+          running.headBytes += chunk.length;
+        }
+      }
       done(null, chunk);
     },
   });
@@ -65,6 +78,8 @@ export class Uploads {
   constructor(
     private readonly deps: RegistryDeps,
     private readonly repositories: Repositories,
+    /** Given the bytes of small JSON blobs as they are committed, for the manifest PUT that follows. */
+    private readonly configs?: ConfigCache,
   ) {}
 
   /** Opens a new upload session in the repository. */
@@ -101,7 +116,7 @@ export class Uploads {
     const id = randomUUID();
     await this.deps.blobs.uploads.create(id);
     try {
-      const size = await this.write(id, 0, body, signal);
+      const size = await this.write(id, 0, body, signal, true);
       await this.commit(image, id, digest, size);
       return digest;
     } catch (err) {
@@ -135,7 +150,7 @@ export class Uploads {
       let size = await this.stagedSize(id);
       if (body) {
         if (range) checkRange(range, size, contentLength);
-        size = await this.write(id, size, body, signal);
+        size = await this.write(id, size, body, signal, true);
       }
       try {
         // The session row goes in the link's transaction.
@@ -174,17 +189,24 @@ export class Uploads {
     return size;
   }
 
-  /** Streams `body` into the staged upload at `offset`, hashing as it goes; returns the new size. */
-  private async write(id: string, offset: number, body: Readable, signal?: AbortSignal): Promise<number> {
+  /**
+   * Streams `body` into the staged upload at `offset`, hashing as it goes; returns the new size.
+   * `committing`: the blob is committed right after, in the same request, so a small config's
+   * bytes may be kept for it. Never between requests: an upload left open would hold them.
+   */
+  private async write(id: string, offset: number, body: Readable, signal: AbortSignal | undefined, committing = false): Promise<number> {
     const running = await this.runningHash(id, offset);
+    running.head = committing && offset === 0 && this.configs ? [] : undefined;
+    running.headBytes = 0;
     this.hashes.delete(id); // until the write is known complete, the running hash is not trusted
-    const hasher = hashingStream(running.hash);
+    const hasher = hashingStream(running);
     // pump() carries a failing body (client gone) into the hasher and so into the store's write,
     // and a failing write back into the body. Both are awaited, failed or not, so no byte of this
     // write is still in flight when the lock lets the next one read the staged size.
     const [stored, piped] = await Promise.allSettled([this.deps.blobs.uploads.append(id, offset, hasher, signal), pump(body, hasher)]);
     if (stored.status === 'rejected' || piped.status === 'rejected') throw firstCause(stored, piped);
-    this.hashes.set(id, { hash: running.hash, offset: stored.value });
+    running.offset = stored.value;
+    this.hashes.set(id, running);
     return stored.value;
   }
 
@@ -194,7 +216,7 @@ export class Uploads {
     if (cached && cached.offset === offset) return cached;
     const hash = createDigester('sha256');
     if (offset > 0) await pump(this.deps.blobs.uploads.read(id), hashingSink(hash));
-    return { hash, offset };
+    return { hash, offset, headBytes: 0 };
   }
 
   /**
@@ -203,9 +225,11 @@ export class Uploads {
    */
   private async commit(image: ImageRecord, id: string, digest: Digest, size: number, opts: { session: boolean } = { session: false }): Promise<void> {
     let actual: string;
+    let head: Buffer[] | undefined;
     if (digestAlgorithm(digest) === 'sha256') {
       const running = await this.runningHash(id, size);
       actual = `sha256:${running.hash.digest('hex')}`;
+      if (running.headBytes === size) head = running.head;
     } else {
       const hash = createDigester(digestAlgorithm(digest));
       await pump(this.deps.blobs.uploads.read(id), hashingSink(hash));
@@ -226,6 +250,8 @@ export class Uploads {
     if (!(await this.deps.metadata.blobs.link(image.id, digest, now, opts.session ? id : undefined))) {
       throw new RegistryError('UNAVAILABLE', `blob ${digest} was garbage-collected while it was uploaded; retry the upload`, { digest });
     }
+    // The bytes hashed into `actual`, which matched: safe to hand out under their digest.
+    if (head) this.configs?.remember(digest, Buffer.concat(head, size));
   }
 
   /** Runs `fn` after every earlier operation on the same upload in this process has settled. */
