@@ -67,6 +67,13 @@ function hashingStream(running: RunningHash): Transform {
 }
 
 /**
+ * Running hashes kept for uploads in progress. Past it the least recently written is dropped: an
+ * upload a client left open would otherwise hold its hash until the process ends, and one that
+ * does go on rebuilds its hash from the staged bytes.
+ */
+export const RUNNING_HASHES_MAX = 10_000;
+
+/**
  * Blob uploads: monolithic, chunked, resumable, cross-repository mount. The staged bytes are the
  * truth for an upload's offset; the running hash is a per-process cache rebuilt from them when
  * missing (after a restart, or when another node took the previous chunk).
@@ -80,6 +87,7 @@ export class Uploads {
     private readonly repositories: Repositories,
     /** Given the bytes of small JSON blobs as they are committed, for the manifest PUT that follows. */
     private readonly configs?: ConfigCache,
+    private readonly runningHashesMax = RUNNING_HASHES_MAX,
   ) {}
 
   /** Opens a new upload session in the repository. */
@@ -206,7 +214,8 @@ export class Uploads {
     const [stored, piped] = await Promise.allSettled([this.deps.blobs.uploads.append(id, offset, hasher, signal), pump(body, hasher)]);
     if (stored.status === 'rejected' || piped.status === 'rejected') throw firstCause(stored, piped);
     running.offset = stored.value;
-    this.hashes.set(id, running);
+    this.hashes.set(id, running); // last in the map's order: the most recently written
+    if (this.hashes.size > this.runningHashesMax) this.hashes.delete(this.hashes.keys().next().value!);
     return stored.value;
   }
 
