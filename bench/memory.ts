@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { agent, request } from './client.ts';
 import { FULL, QUICK, SCENARIOS } from './scenarios.ts';
-import { type Registry, sampleProcess, startBerth } from './servers.ts';
+import { cpuTimes, type Registry, sampleProcess, startBerth } from './servers.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -59,12 +59,6 @@ async function v8Heap(r: Registry): Promise<string> {
   return `V8 total ${MiB(value('nodejs_heap_size_total_bytes'))} used ${MiB(value('nodejs_heap_size_used_bytes'))} external ${MiB(value('nodejs_external_memory_bytes'))} (${spaces.join(', ')})`;
 }
 
-function cpu(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
-}
-
 async function report(r: Registry, what: string): Promise<void> {
   console.log(`${what}\n  ${pages(r.pid)}\n  ${await v8Heap(r)}`);
 }
@@ -76,11 +70,11 @@ try {
   const state = {};
   for (const scenario of plan) {
     const prepared = scenario.setup ? await scenario.setup(r, sizes, state) : undefined;
-    const before = cpu(r.pid);
+    const before = cpuTimes(r.pid);
     const sampler = sampleProcess(r.pid);
     const metrics = await scenario.run(r, sizes, state, prepared);
     const { peakRssMiB } = sampler.stop();
-    const after = cpu(r.pid);
+    const after = cpuTimes(r.pid);
     const figures = metrics.map((m) => `${m.metric} ${m.value.toPrecision(4)}`).join(', ');
     await report(r, `after ${scenario.id}: ${figures}\n  peak rss ${peakRssMiB.toFixed(0)}, cpu user ${(after.user - before.user).toFixed(2)} s system ${(after.system - before.system).toFixed(2)} s`);
   }

@@ -232,16 +232,22 @@ ${authConfig}`,
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
-/** user + system CPU seconds of `pid` so far. */
-export function cpuSeconds(pid: number): number {
+/** User and system CPU seconds of `pid` so far (NaN when it cannot be read). */
+export function cpuTimes(pid: number): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // After the comm field: state is index 0, utime 11, stime 12.
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    return { user: Number(fields[11]) / CLOCK_TICKS, system: Number(fields[12]) / CLOCK_TICKS };
   } catch {
-    return NaN;
+    return { user: NaN, system: NaN };
   }
+}
+
+/** user + system CPU seconds of `pid` so far. */
+export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuTimes(pid);
+  return user + system;
 }
 
 /** Resident set size of `pid` in MiB. */
