@@ -211,7 +211,7 @@ export class Uploads {
     // pump() carries a failing body (client gone) into the hasher and so into the store's write,
     // and a failing write back into the body. Both are awaited, failed or not, so no byte of this
     // write is still in flight when the lock lets the next one read the staged size.
-    const [stored, piped] = await Promise.allSettled([this.deps.blobs.uploads.append(id, offset, hasher, signal), pump(body, hasher)]);
+    const [stored, piped] = await Promise.allSettled([this.deps.blobs.uploads.append(id, offset, hasher, signal, { last: committing }), pump(body, hasher)]);
     if (stored.status === 'rejected' || piped.status === 'rejected') throw firstCause(stored, piped);
     running.offset = stored.value;
     this.hashes.set(id, running); // last in the map's order: the most recently written

@@ -11,6 +11,11 @@ export interface BlobStat {
   size: number;
 }
 
+export interface AppendOptions {
+  /** No more bytes follow: the upload is committed next (its bytes may be synced now). */
+  last?: boolean;
+}
+
 /**
  * Staging area for uploads in progress. Bytes staged here are invisible to `BlobStore.read`
  * until `commit` makes them a blob.
@@ -24,9 +29,10 @@ export interface UploadStaging {
    * Writes `data` at `offset` (which must be the current size) and resolves to the new size.
    * Rejects with BLOB_UPLOAD_UNKNOWN when the upload does not exist and BLOB_UPLOAD_INVALID when
    * `offset` is not its size (nothing written then). On failure (client gone, disk error) bytes
-   * may be partly written: callers re-read `size`.
+   * may be partly written: callers re-read `size`. With `last`, the caller commits right after
+   * and the store may make the bytes durable now, as part of the write (cheaper than at commit).
    */
-  append(id: string, offset: number, data: Readable, signal?: AbortSignal): Promise<number>;
+  append(id: string, offset: number, data: Readable, signal?: AbortSignal, opts?: AppendOptions): Promise<number>;
   /** The staged bytes from the start, for re-hashing when the running hash was lost; the stream errors when the upload does not exist. */
   read(id: string): Readable;
   /**

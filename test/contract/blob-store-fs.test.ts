@@ -1,6 +1,11 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { digestOf } from '../../src/domain/digest.ts';
 import { FsBlobStore } from '../../src/storage/fs/fs-blob-store.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 
@@ -8,5 +13,47 @@ blobStoreContract('fs', async () => {
   const root = await mkdtemp(join(tmpdir(), 'berth-fs-blobs-'));
   const store = new FsBlobStore(root);
   await store.init();
-  return { store, cleanup: () => rm(root, { recursive: true, force: true }) };
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('FsBlobStore descriptors', () => {
+  /** This process's open descriptors that point under `dir`. */
+  const openUnder = (dir: string) =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
+      } catch {
+        return false; // closed since the listing
+      }
+    }).length;
+
+  it('keeps one descriptor per blob directory, none per upload, and closes them', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-fs-fds-'));
+    const store = new FsBlobStore(root);
+    await store.init();
+    try {
+      const dirs = new Set<string>();
+      for (let i = 0; i < 20; i++) {
+        const data = Buffer.from(`blob ${i}`);
+        const digest = digestOf(data);
+        dirs.add(digest.slice(7, 9));
+        await store.uploads.create(`u${i}`);
+        // Every other one as the last append before its commit (synced while still open).
+        await store.uploads.append(`u${i}`, 0, Readable.from([data]), undefined, { last: i % 2 === 0 });
+        await store.uploads.commit(`u${i}`, digest);
+        assert.deepEqual(Buffer.concat(await (await store.read(digest)).toArray()), data);
+      }
+      assert.equal(openUnder(root), dirs.size);
+    } finally {
+      await store.close();
+      assert.equal(openUnder(root), 0);
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -32,11 +32,16 @@ export class FileAppender extends Writable {
   private syncing: Promise<void> | undefined;
   private writing: Promise<void> | undefined;
 
+  /** Whether the bytes were synced (fdatasync) before the descriptor closed: see `syncAtEnd`. */
+  synced = false;
+
   constructor(
     private readonly fd: number,
     private position: number,
     private readonly syncEvery = SYNC_EVERY,
     highWaterMark = 1024 * 1024,
+    /** fdatasync when the stream ends, on the descriptor already open (saves an open at commit). */
+    private readonly syncAtEnd = false,
   ) {
     super({ highWaterMark });
   }
@@ -88,7 +93,12 @@ export class FileAppender extends Writable {
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    done();
+    if (!this.syncAtEnd) return done();
+    void (async () => {
+      await this.syncing?.catch(() => {});
+      await fdatasyncAsync(this.fd);
+      this.synced = true;
+    })().then(() => done(), done);
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {

@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fsync, mkdirSync, open as openFd, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, fsync, mkdirSync, open as openFd, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { digestAlgorithm, digestHex, isDigest, type Digest } from '../../domain/
 import { RegistryError } from '../../domain/errors.ts';
 import { FileAppender, SYNC_EVERY } from './file-appender.ts';
 import { FileReadStream } from './file-read-stream.ts';
-import type { BlobStat, BlobStore, ByteRange, UploadStaging } from '../blob-store.ts';
+import type { AppendOptions, BlobStat, BlobStore, ByteRange, UploadStaging } from '../blob-store.ts';
 import { pump } from '../pump.ts';
 
 const STREAM_CHUNK = 1024 * 1024;
@@ -29,14 +29,27 @@ const openAsync = promisify(openFd);
  * while handing it to the pool and back cost 40-120 us of main-thread time there (thread
  * wake-ups): a quarter of the CPU of a small-image push.
  */
-async function fsyncPath(path: string, flags: 'r' | 'r+'): Promise<void> {
-  const fd = openSync(path, flags);
+async function fsyncPath(path: string): Promise<void> {
+  const fd = openSync(path, 'r+');
   try {
     await fsyncFd(fd);
   } finally {
     closeSync(fd);
   }
 }
+
+/** Opens a staged upload for writing; BLOB_UPLOAD_UNKNOWN when it does not exist. */
+function openStaged(path: string, id: string): number {
+  try {
+    return openSync(path, 'r+');
+  } catch (err) {
+    if (isMissing(err)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id });
+    throw err;
+  }
+}
+
+/** Staged uploads whose last append synced its bytes (FileAppender's syncAtEnd), at most this many. */
+const SYNCED_MAX = 10_000;
 
 /**
  * Blobs as files under `root/blobs/<alg>/<2 hex>/<hex>`, uploads under `root/uploads/<id>`.
@@ -45,11 +58,15 @@ async function fsyncPath(path: string, flags: 'r' | 'r+'): Promise<void> {
 export class FsBlobStore implements BlobStore {
   readonly uploads: UploadStaging;
   private readonly blobsDir: string;
-  private readonly madeDirs = new Set<string>();
+  /**
+   * The blob directories made or found so far, each with a descriptor kept open to fsync it after
+   * a rename into it (one open and close less per blob). At most 256 per digest algorithm.
+   */
+  private readonly dirs = new Map<string, number>();
 
   constructor(root: string) {
     this.blobsDir = join(root, 'blobs');
-    this.uploads = new FsUploadStaging(join(root, 'uploads'), (digest) => this.pathOf(digest), (dir) => this.ensureDirSync(dir));
+    this.uploads = new FsUploadStaging(join(root, 'uploads'), (digest) => this.pathOf(digest), (dir) => this.openDirSync(dir));
   }
 
   async init(): Promise<void> {
@@ -62,10 +79,20 @@ export class FsBlobStore implements BlobStore {
     return join(this.blobsDir, digestAlgorithm(digest), hex.slice(0, 2), hex);
   }
 
-  private ensureDirSync(dir: string): void {
-    if (this.madeDirs.has(dir)) return;
-    mkdirSync(dir, { recursive: true });
-    this.madeDirs.add(dir);
+  /** Makes `dir` when missing; returns a descriptor of it, kept until close(). */
+  private openDirSync(dir: string): number {
+    let fd = this.dirs.get(dir);
+    if (fd === undefined) {
+      mkdirSync(dir, { recursive: true });
+      fd = openSync(dir, 'r');
+      this.dirs.set(dir, fd);
+    }
+    return fd;
+  }
+
+  async close(): Promise<void> {
+    for (const fd of this.dirs.values()) closeSync(fd);
+    this.dirs.clear();
   }
 
   async stat(digest: Digest): Promise<BlobStat | undefined> {
@@ -132,10 +159,14 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
 }
 
 class FsUploadStaging implements UploadStaging {
+  /** Uploads whose bytes were synced by their last append; commit then skips that fsync. */
+  private readonly synced = new Set<string>();
+
   constructor(
     private readonly dir: string,
     private readonly blobPath: (digest: Digest) => string,
-    private readonly ensureDir: (dir: string) => void,
+    /** Makes a blob directory when missing; returns a descriptor of it to fsync (not to close). */
+    private readonly openDir: (dir: string) => number,
   ) {}
 
   async init(): Promise<void> {
@@ -155,21 +186,30 @@ class FsUploadStaging implements UploadStaging {
     return statSync(this.pathOf(id), { throwIfNoEntry: false })?.size;
   }
 
-  async append(id: string, offset: number, data: Readable, signal?: AbortSignal): Promise<number> {
+  async append(id: string, offset: number, data: Readable, signal?: AbortSignal, opts?: AppendOptions): Promise<number> {
     let out: FileAppender;
+    this.synced.delete(id);
     try {
-      const path = this.pathOf(id);
-      const current = await this.size(id);
-      if (current === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id });
-      // Writing elsewhere would leave a hole or overwrite staged bytes.
-      if (current !== offset) throw new RegistryError('BLOB_UPLOAD_INVALID', `append at ${offset} but the upload has ${current} bytes`, { id });
-      out = new FileAppender(openSync(path, 'r+'), offset, SYNC_EVERY, STREAM_CHUNK);
+      const fd = openStaged(this.pathOf(id), id);
+      try {
+        const current = fstatSync(fd).size;
+        // Writing elsewhere would leave a hole or overwrite staged bytes.
+        if (current !== offset) throw new RegistryError('BLOB_UPLOAD_INVALID', `append at ${offset} but the upload has ${current} bytes`, { id });
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+      out = new FileAppender(fd, offset, SYNC_EVERY, STREAM_CHUNK, opts?.last === true);
     } catch (err) {
       data.destroy(); // whoever feeds `data` learns (as a premature close) that the write will not happen
       throw err;
     }
     // Settles after the appender closed its descriptor, so no write is in flight on failure.
     await pump(data, out, signal);
+    if (out.synced) {
+      this.synced.add(id);
+      if (this.synced.size > SYNCED_MAX) this.synced.delete(this.synced.values().next().value!);
+    }
     return offset + out.bytesWritten;
   }
 
@@ -181,20 +221,20 @@ class FsUploadStaging implements UploadStaging {
     const from = this.pathOf(id);
     const to = this.blobPath(digest);
     try {
-      await fsyncPath(from, 'r+');
+      if (!this.synced.delete(id)) await fsyncPath(from);
+      const dir = this.openDir(join(to, '..'));
+      renameSync(from, to);
+      await fsyncFd(dir);
     } catch (err) {
-      if (!isMissing(err)) throw err;
+      if (!isMissing(err) || statSync(from, { throwIfNoEntry: false })) throw err;
       // A retried commit (another node, or a lost reply) finds its work done.
       if (statSync(to, { throwIfNoEntry: false })) return;
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id });
     }
-    const dir = join(to, '..');
-    this.ensureDir(dir);
-    renameSync(from, to);
-    await fsyncPath(dir, 'r');
   }
 
   async abort(id: string): Promise<void> {
+    this.synced.delete(id);
     rmSync(this.pathOf(id), { force: true });
   }
 

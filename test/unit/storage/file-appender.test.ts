@@ -40,4 +40,23 @@ describe('FileAppender', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(statSync(path).size, atClose);
   });
+
+  it('syncs at the end when asked, and says so; not when the stream fails', async () => {
+    for (const syncAtEnd of [false, true]) {
+      const path = join(dir, `sync-${syncAtEnd}`);
+      await writeFile(path, '');
+      const out = new FileAppender(openSync(path, 'r+'), 0, undefined, undefined, syncAtEnd);
+      out.end(Buffer.from('bytes'));
+      await new Promise((resolve) => out.once('close', resolve));
+      assert.equal(out.synced, syncAtEnd);
+    }
+    const path = join(dir, 'sync-failed');
+    await writeFile(path, '');
+    const out = new FileAppender(openSync(path, 'r+'), 0, undefined, undefined, true);
+    out.on('error', () => {});
+    out.write(Buffer.from('partial'));
+    out.destroy(new Error('client went away'));
+    await new Promise((resolve) => out.once('close', resolve));
+    assert.equal(out.synced, false);
+  });
 });
