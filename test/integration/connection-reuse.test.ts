@@ -16,6 +16,7 @@ import { basic, startTestServer, type TestServer } from '../support/test-server.
 import { blob, OCI_MANIFEST, relative, uniqueName } from '../support/oci-fixtures.ts';
 import { head } from '../support/raw-http.ts';
 import { pump } from '../../src/storage/pump.ts';
+import { LINGER_BYTES } from '../../src/http/connection-reuse.ts';
 
 /** A response read off the connection: its status, headers (lower-case names) and body. */
 interface Answer {
@@ -244,7 +245,7 @@ describe('connection reuse after a refused request body', () => {
       assertNoHang(await exchange(server.baseUrl, chunked, chunkedBody(big), ping), 413, 'chunked');
     });
 
-    it('routes outside /v2 close the connection rather than read a large unread body to its end', async () => {
+    it('routes outside /v2 close the connection rather than keep it for a next request', async () => {
       const routes = [
         head('POST', '/no/such/route', { host: 'x', 'content-type': 'application/octet-stream', 'content-length': big.length }),
         head('POST', '/v2/auth', { host: 'x', 'content-type': 'application/octet-stream', 'content-length': big.length }),
@@ -255,6 +256,62 @@ describe('connection reuse after a refused request body', () => {
         assertClosedEarly(x, x.first?.status ?? 0, route.split('\r\n', 1)[0]!);
         assert.ok(x.first!.status >= 400 && x.first!.status < 500, `${route.split('\r\n', 1)[0]}: ${x.first!.status}`);
       }
+    });
+  });
+
+  describe('a connection closed under a body still arriving lingers: the answer is not lost to a reset', () => {
+    /**
+     * Writes `head` and then `size` body bytes as fast as the server takes them, without reading
+     * (or until `stopAfter` bytes when the server stops taking them); then reads what came.
+     */
+    function sendThenRead(head: string, size: number): Promise<{ answer: Answer | undefined; sent: number; error: string | undefined }> {
+      const { hostname, port } = new URL(server.baseUrl);
+      return new Promise((resolve) => {
+        const socket = connect({ host: hostname, port: Number(port) });
+        const received: Buffer[] = [];
+        let sent = 0;
+        let error: string | undefined;
+        socket.pause(); // nothing is read until the whole body was written
+        socket.on('data', (d: Buffer) => received.push(d));
+        socket.on('error', (err: NodeJS.ErrnoException) => {
+          error = err.code ?? err.message;
+          socket.resume();
+        });
+        socket.on('close', () => resolve({ answer: parseAnswer(Buffer.concat(received))?.answer, sent, error }));
+        const piece = Buffer.alloc(256 * 1024, 7);
+        const writeMore = (): void => {
+          while (sent < size && !socket.destroyed) {
+            const n = Math.min(piece.length, size - sent);
+            sent += n;
+            if (!socket.write(n === piece.length ? piece : piece.subarray(0, n))) {
+              socket.once('drain', writeMore);
+              return;
+            }
+          }
+          socket.resume();
+        };
+        socket.on('connect', () => {
+          socket.write(head);
+          writeMore();
+        });
+      });
+    }
+
+    it('a client that sends its whole 32 MiB body before reading still reads the 404', async () => {
+      const size = 32 * 1024 * 1024;
+      const x = await sendThenRead(octets('PATCH', `/v2/${name}/blobs/uploads/0c0c0c0c-0000-4000-8000-000000000000`, size), size);
+      assert.equal(x.answer?.status, 404, JSON.stringify(x));
+      assert.equal(x.answer?.headers.connection, 'close');
+      assert.equal(x.sent, size);
+      assert.equal(x.error, undefined);
+    });
+
+    it('a client that would send for ever is cut off once LINGER_BYTES more have arrived', async () => {
+      const endless = 64 * 1024 * 1024 * 1024; // 64 GiB announced
+      const x = await sendThenRead(octets('PATCH', `/v2/${name}/blobs/uploads/0c0c0c0c-0000-4000-8000-000000000000`, endless), endless);
+      assert.ok(x.sent < endless, 'the server closed the connection');
+      // What the server read and dropped, plus what socket buffers on both sides held at the end.
+      assert.ok(x.sent < LINGER_BYTES + 64 * 1024 * 1024, `sent ${x.sent} bytes before the close`);
     });
   });
 
