@@ -219,13 +219,19 @@ function printTable(): string {
 let failed = false;
 if (args.table) {
   // Re-tabulate a results file: its runs, scenarios and registries decide the table's shape.
+  // A file may hold several invocations (each starts with a 'start' line, its runs numbered from 1).
+  let invocation = 0;
+  const runIds = new Set<string>();
   for (const line of readFileSync(args.table, 'utf8').split('\n')) {
     if (!line.trim()) continue;
     const entry = JSON.parse(line) as { type: string } & Row & Usage & { vsReference?: boolean };
-    if (entry.type === 'metric') rows.push(entry);
-    else if (entry.type === 'usage') usages.push(entry);
+    if (entry.type === 'start') invocation++;
+    else if (entry.type === 'metric') {
+      rows.push(entry);
+      runIds.add(`${invocation}.${entry.run}`);
+    } else if (entry.type === 'usage') usages.push(entry);
   }
-  const runsSeen = new Set(rows.map((r) => r.run)).size;
+  const runsSeen = runIds.size;
   const seen = new Set(rows.map((r) => r.scenario));
   scenarios.splice(0, scenarios.length, ...scenarios.filter((s) => seen.has(s.id)));
   args['vs-reference'] = rows.some((r) => r.registry === 'reference');
