@@ -49,6 +49,7 @@ export async function createAuth(store: AuthStore, namespaces: NamespaceStore, o
     now,
   });
   const authenticator = new CredentialAuthenticator({
+    credentialChanges: store.credentialChanges,
     users: store.users,
     tokens: store.tokens,
     serviceAccounts: store.serviceAccounts,

@@ -1,6 +1,6 @@
 import { hash, randomBytes } from 'node:crypto';
 import { RegistryError } from '../domain/errors.ts';
-import type { AccessTokenStore, ServiceAccountStore, UserDirectory } from '../metadata/auth-store.ts';
+import type { AccessTokenStore, CredentialChanges, ServiceAccountStore, UserDirectory } from '../metadata/auth-store.ts';
 import type { UserRecord } from '../metadata/metadata-store.ts';
 import type { AuditTrail } from './audit-trail.ts';
 import type { LoginThrottle } from './login-throttle.ts';
@@ -11,6 +11,8 @@ import { TokenService } from './token-service.ts';
 
 const CACHE_TTL_MS = 60_000;
 const CACHE_MAX = 10_000;
+/** How often the credential change counter is read: how stale a cached verification can be. */
+export const CREDENTIAL_CHECK_MS = 1_000;
 
 /** Parses `Basic base64(user:password)`; undefined when the header is not Basic or is malformed. */
 export function parseBasic(header: string): { user: string; password: string } | undefined {
@@ -37,9 +39,12 @@ interface CacheEntry {
   /** The users and service accounts the entry depends on, for invalidation. */
   owners: string[];
   expires: number;
+  /** The credential change counter when the verification began. */
+  version: number;
 }
 
 export interface CredentialAuthenticatorDeps {
+  credentialChanges: CredentialChanges;
   users: UserDirectory;
   tokens: AccessTokenStore;
   serviceAccounts: ServiceAccountStore;
@@ -65,7 +70,10 @@ const badCredentials = () => new RegistryError('UNAUTHORIZED', 'invalid username
  *
  * A verified header is cached for a minute (keyed by its sha256, never the secret itself), so
  * clients that send Basic on every request do not pay the KDF each time; `invalidateOwner` drops
- * a user's entries at once when the password changes, the user is disabled or a token is revoked.
+ * a user's entries at once when the password changes, the user is disabled or a token is revoked
+ * through this process. Changes made elsewhere (another node, the `berth` command) move the
+ * database's credential change counter, read at most every CREDENTIAL_CHECK_MS: an entry made
+ * under an older count is verified again, so such a change holds everywhere within a second.
  * Failed password and token checks are throttled per user and per address.
  */
 export class CredentialAuthenticator implements Authenticator {
@@ -73,16 +81,21 @@ export class CredentialAuthenticator implements Authenticator {
   /** Verifications running now, by cache key: the same header arriving meanwhile waits for it. */
   private readonly verifying = new Map<string, Promise<Principal>>();
   private dummyHash: Promise<string> | undefined;
+  /** The credential change counter as last read, when, and the read in flight. */
+  private version = 0;
+  private versionReadAt = -Infinity;
+  private versionRead: Promise<void> | undefined;
 
   constructor(private readonly deps: CredentialAuthenticatorDeps) {}
 
   async authenticate(authorization: string | undefined, context: AuthContext): Promise<Principal | undefined> {
     if (authorization === undefined || authorization.trim() === '') return undefined;
+    if (this.deps.now() - this.versionReadAt >= CREDENTIAL_CHECK_MS) await this.readVersion();
     // One-shot hash: a third of createHash's cost for a short string, on every authenticated request.
     const id = hash('sha256', `${authorization}\0${context.uid ?? ''}`, 'base64');
     const hit = this.cache.get(id);
     if (hit) {
-      if (hit.expires > this.deps.now()) return hit.principal;
+      if (hit.expires > this.deps.now() && hit.version === this.version) return hit.principal;
       this.cache.delete(id);
     }
     // A client opening many connections at once (a push of many layers) sends the same header
@@ -102,7 +115,24 @@ export class CredentialAuthenticator implements Authenticator {
     }
   }
 
+  /** Reads the credential change counter; one read at a time, shared by the requests that need it. */
+  private readVersion(): Promise<void> {
+    this.versionRead ??= this.deps.credentialChanges.version().then(
+      (version) => {
+        this.version = version;
+        this.versionReadAt = this.deps.now();
+        this.versionRead = undefined;
+      },
+      (err: unknown) => {
+        this.versionRead = undefined;
+        throw err;
+      },
+    );
+    return this.versionRead;
+  }
+
   private async verify(authorization: string, context: AuthContext, id: string): Promise<Principal> {
+    const version = this.version;
     const scheme = /^(\S+)\s/.exec(authorization)?.[1]?.toLowerCase();
     let result: Verified;
     if (scheme === 'basic') {
@@ -122,7 +152,7 @@ export class CredentialAuthenticator implements Authenticator {
       throw new RegistryError('UNAUTHORIZED', 'unsupported Authorization scheme; use Basic, Bearer or Platform');
     }
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(id, { principal: result.principal, owners: result.owners, expires: Math.min(this.deps.now() + CACHE_TTL_MS, result.expires ?? Infinity) });
+    this.cache.set(id, { principal: result.principal, owners: result.owners, expires: Math.min(this.deps.now() + CACHE_TTL_MS, result.expires ?? Infinity), version });
     return result.principal;
   }
 

@@ -131,7 +131,19 @@ export interface SigningKeyStore {
 }
 
 /** Everything authentication and authorization keep in the metadata database. */
+/**
+ * A counter that every write to credentials increments in its own transaction: a password set,
+ * a user disabled, enabled, made or unmade admin, or deleted, a token revoked or deleted, a
+ * service account disabled, enabled or deleted. Whoever caches verified credentials (every node,
+ * see CredentialAuthenticator) compares it to learn that its cache may be stale, whichever node
+ * or command made the change.
+ */
+export interface CredentialChanges {
+  version(): Promise<number>;
+}
+
 export interface AuthStore {
+  readonly credentialChanges: CredentialChanges;
   readonly users: UserDirectory;
   readonly tokens: AccessTokenStore;
   readonly members: MemberStore;

@@ -606,6 +606,42 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         assert.equal(await store.users.getByName('Admin'), undefined);
       });
 
+      it('every write to credentials moves the credential change counter; reads and writes that change nothing do not', async () => {
+        const auth = store.auth;
+        const version = () => auth.credentialChanges.version();
+        const moves = async (what: string, write: () => Promise<unknown>, by = 1) => {
+          const before = await version();
+          await write();
+          assert.equal(await version(), before + by, what);
+        };
+        await auth.users.create({ name: 'dave', passwordHash: 'h', admin: false, disabled: false, createdAt: T0 });
+        await auth.tokens.create({ id: 'tok1', user: 'dave', name: 'ci', kind: 'personal', secretHash: 's', createdAt: T0, expiresAt: null });
+        await auth.tokens.create({ id: 'tok2', user: 'dave', name: 'ci2', kind: 'personal', secretHash: 's', createdAt: T0, expiresAt: null });
+        await auth.tokens.create({ id: 'tok3', user: 'dave', name: 'r', kind: 'refresh', secretHash: 's', createdAt: T0, expiresAt: null });
+        await auth.serviceAccounts.create({ accessKey: 'ak1', name: 'robot', secretHash: 's', description: '', disabled: false, createdBy: 'dave', createdAt: T0 });
+        const start = await version();
+        await auth.users.getByName('dave');
+        await auth.tokens.get('tok1');
+        assert.equal(await version(), start, 'reads and creations do not count');
+
+        await moves('password', () => auth.users.setPassword('dave', 'h2'));
+        await moves('disabled', () => auth.users.setDisabled('dave', true));
+        await moves('admin', () => auth.users.setAdmin('dave', true));
+        await moves('token revoked', () => auth.tokens.revoke('dave', 'ci'));
+        await moves('token deleted', () => auth.tokens.deleteById('tok2'));
+        await moves('tokens revoked', () => auth.tokens.revokeAll('dave', 'refresh'));
+        await moves('account disabled', () => auth.serviceAccounts.setDisabled('ak1', true));
+        await moves('account deleted', () => auth.serviceAccounts.delete('ak1'));
+        await moves('user deleted', () => auth.users.delete('dave'));
+
+        await moves('nothing to change', async () => {
+          assert.equal(await auth.users.setPassword('nobody', 'h'), false);
+          assert.equal(await auth.tokens.revoke('dave', 'ci'), false);
+          assert.equal(await auth.tokens.revokeAll('dave', 'personal'), 0);
+          assert.equal(await auth.serviceAccounts.delete('ak1'), false);
+        }, 0);
+      });
+
       it('a second user with the same name is refused', async () => {
         await store.users.create({ name: 'carol', passwordHash: 'h', admin: false, disabled: false, createdAt: T0 });
         await assert.rejects(store.users.create({ name: 'carol', passwordHash: 'other', admin: true, disabled: false, createdAt: T0 }));

@@ -198,6 +198,33 @@ if (!databaseUrl || !s3Endpoint) {
       }
     });
 
+    it('a user disabled through one node is refused by the others within a second or so', async () => {
+      const created = await call(nodes[0]!, '/auth/api/user/create', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: 'scale-erin', name: 'scale-erin', pwd: 'erin-password-1' }),
+      });
+      assert.equal(created.status, 200, await created.text());
+      const erin = basicAuth('scale-erin', 'erin-password-1');
+      const asErin = (node: ServerProcess) => fetch(`${node.url}/v2/`, { headers: { authorization: erin } });
+      // Verified (and so cached) on the other two nodes first.
+      for (const node of nodes.slice(1)) assert.equal((await asErin(node)).status, 200, `erin on ${node.host}`);
+
+      const disabled = await call(nodes[0]!, '/auth/api/user/scale-erin/disable', { method: 'PUT' });
+      assert.equal(disabled.status, 200, await disabled.text());
+      assert.equal((await asErin(nodes[0]!)).status, 401, 'at once on the node that disabled her');
+      // The others read the credential change counter at most every second: allow a generous margin.
+      for (const node of nodes.slice(1)) {
+        const deadline = Date.now() + 10_000;
+        let status = 200;
+        while (status === 200 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          status = (await asErin(node)).status;
+        }
+        assert.equal(status, 401, `erin still let in by ${node.host} (the cache outlived the change)`);
+      }
+    });
+
     it('a tag moved through one node is seen by the others at once', async () => {
       const one = buildImage({ seed: 'scale-move-1', layers: 1 });
       const two = buildImage({ seed: 'scale-move-2', layers: 1 });

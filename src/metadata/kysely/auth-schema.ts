@@ -45,6 +45,10 @@ export interface AuthTables {
     ip: string;
     detail: string;
   };
+  credential_changes: {
+    id: number;
+    version: number;
+  };
   signing_keys: {
     kid: string;
     alg: string;

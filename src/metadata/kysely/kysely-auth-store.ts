@@ -7,6 +7,7 @@ import type {
   AuditQuery,
   AuditRecord,
   AuthStore,
+  CredentialChanges,
   MemberRecord,
   MemberStore,
   ProjectRole,
@@ -23,6 +24,29 @@ import type { AuthTables } from './auth-schema.ts';
 const AUDIT_ROWS_PER_INSERT = 100;
 
 type Db = Kysely<AuthTables>;
+
+/**
+ * Runs a write to credentials and counts it in credential_changes, in one transaction; `write`
+ * returns whether it changed anything (nothing changed: nothing counted, nothing to forget).
+ */
+function changingCredentials<T>(db: Db, write: (trx: Db) => Promise<T>, changed: (result: T) => boolean): Promise<T> {
+  return db.transaction().execute(async (trx) => {
+    const result = await write(trx);
+    if (changed(result)) await trx.updateTable('credential_changes').set((eb) => ({ version: eb('version', '+', 1) })).where('id', '=', 1).execute();
+    return result;
+  });
+}
+
+const someRows = (n: number | boolean): boolean => n === true || (typeof n === 'number' && n > 0);
+
+class KyselyCredentialChanges implements CredentialChanges {
+  constructor(private readonly db: Db) {}
+
+  async version(): Promise<number> {
+    const row = await this.db.selectFrom('credential_changes').select('version').where('id', '=', 1).executeTakeFirst();
+    return Number(row?.version ?? 0);
+  }
+}
 
 const toUser = (row: Selectable<AuthTables['users']>): UserRecord => ({
   id: Number(row.id),
@@ -79,28 +103,37 @@ class KyselyUserDirectory implements UserDirectory {
     return (await this.db.selectFrom('users').selectAll().orderBy('name').execute()).map(toUser);
   }
 
-  async setPassword(name: string, passwordHash: string): Promise<boolean> {
-    const r = await this.db.updateTable('users').set({ password_hash: passwordHash }).where('name', '=', name).executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+  setPassword(name: string, passwordHash: string): Promise<boolean> {
+    return this.update(name, { password_hash: passwordHash });
   }
 
-  async setDisabled(name: string, disabled: boolean): Promise<boolean> {
-    const r = await this.db.updateTable('users').set({ disabled: disabled ? 1 : 0 }).where('name', '=', name).executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+  setDisabled(name: string, disabled: boolean): Promise<boolean> {
+    return this.update(name, { disabled: disabled ? 1 : 0 });
   }
 
-  async setAdmin(name: string, admin: boolean): Promise<boolean> {
-    const r = await this.db.updateTable('users').set({ admin: admin ? 1 : 0 }).where('name', '=', name).executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+  setAdmin(name: string, admin: boolean): Promise<boolean> {
+    return this.update(name, { admin: admin ? 1 : 0 });
+  }
+
+  private update(name: string, values: { password_hash?: string; disabled?: number; admin?: number }): Promise<boolean> {
+    return changingCredentials(
+      this.db,
+      async (trx) => Number((await trx.updateTable('users').set(values).where('name', '=', name).executeTakeFirst()).numUpdatedRows) > 0,
+      someRows,
+    );
   }
 
   async delete(name: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('access_tokens').where('user_name', '=', name).execute();
-      await trx.deleteFrom('project_members').where('member', '=', name).execute();
-      const r = await trx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
-      return Number(r.numDeletedRows) > 0;
-    });
+    return changingCredentials(
+      this.db,
+      async (trx) => {
+        await trx.deleteFrom('access_tokens').where('user_name', '=', name).execute();
+        await trx.deleteFrom('project_members').where('member', '=', name).execute();
+        const r = await trx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
+        return Number(r.numDeletedRows) > 0;
+      },
+      someRows,
+    );
   }
 }
 
@@ -124,19 +157,28 @@ class KyselyAccessTokens implements AccessTokenStore {
     return rows.map(toToken);
   }
 
-  async revoke(user: string, name: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('access_tokens').where('user_name', '=', user).where('kind', '=', 'personal').where('name', '=', name).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+  revoke(user: string, name: string): Promise<boolean> {
+    return changingCredentials(
+      this.db,
+      async (trx) => Number((await trx.deleteFrom('access_tokens').where('user_name', '=', user).where('kind', '=', 'personal').where('name', '=', name).executeTakeFirst()).numDeletedRows) > 0,
+      someRows,
+    );
   }
 
-  async revokeAll(user: string, kind: AccessTokenRecord['kind']): Promise<number> {
-    const r = await this.db.deleteFrom('access_tokens').where('user_name', '=', user).where('kind', '=', kind).executeTakeFirst();
-    return Number(r.numDeletedRows);
+  revokeAll(user: string, kind: AccessTokenRecord['kind']): Promise<number> {
+    return changingCredentials(
+      this.db,
+      async (trx) => Number((await trx.deleteFrom('access_tokens').where('user_name', '=', user).where('kind', '=', kind).executeTakeFirst()).numDeletedRows),
+      someRows,
+    );
   }
 
-  async deleteById(id: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('access_tokens').where('id', '=', id).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+  deleteById(id: string): Promise<boolean> {
+    return changingCredentials(
+      this.db,
+      async (trx) => Number((await trx.deleteFrom('access_tokens').where('id', '=', id).executeTakeFirst()).numDeletedRows) > 0,
+      someRows,
+    );
   }
 }
 
@@ -199,19 +241,26 @@ class KyselyServiceAccounts implements ServiceAccountStore {
     return (await this.db.selectFrom('service_accounts').selectAll().orderBy('name').execute()).map(toAccount);
   }
 
-  async setDisabled(accessKey: string, disabled: boolean): Promise<boolean> {
-    const r = await this.db.updateTable('service_accounts').set({ disabled: disabled ? 1 : 0 }).where('access_key', '=', accessKey).executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+  setDisabled(accessKey: string, disabled: boolean): Promise<boolean> {
+    return changingCredentials(
+      this.db,
+      async (trx) => Number((await trx.updateTable('service_accounts').set({ disabled: disabled ? 1 : 0 }).where('access_key', '=', accessKey).executeTakeFirst()).numUpdatedRows) > 0,
+      someRows,
+    );
   }
 
-  async delete(accessKey: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const account = await trx.selectFrom('service_accounts').select('name').where('access_key', '=', accessKey).executeTakeFirst();
-      if (!account) return false;
-      await trx.deleteFrom('project_members').where('member', '=', account.name).execute();
-      await trx.deleteFrom('service_accounts').where('access_key', '=', accessKey).execute();
-      return true;
-    });
+  delete(accessKey: string): Promise<boolean> {
+    return changingCredentials(
+      this.db,
+      async (trx) => {
+        const account = await trx.selectFrom('service_accounts').select('name').where('access_key', '=', accessKey).executeTakeFirst();
+        if (!account) return false;
+        await trx.deleteFrom('project_members').where('member', '=', account.name).execute();
+        await trx.deleteFrom('service_accounts').where('access_key', '=', accessKey).execute();
+        return true;
+      },
+      someRows,
+    );
   }
 }
 
@@ -268,6 +317,7 @@ class KyselySigningKeys implements SigningKeyStore {
 
 /** The auth tables over Kysely (SQLite or PostgreSQL). */
 export class KyselyAuthStore implements AuthStore {
+  readonly credentialChanges: CredentialChanges;
   readonly users: UserDirectory;
   readonly tokens: AccessTokenStore;
   readonly members: MemberStore;
@@ -277,6 +327,7 @@ export class KyselyAuthStore implements AuthStore {
 
   constructor(db: Kysely<any>) {
     const authDb = db as Db;
+    this.credentialChanges = new KyselyCredentialChanges(authDb);
     this.users = new KyselyUserDirectory(authDb);
     this.tokens = new KyselyAccessTokens(authDb);
     this.members = new KyselyMembers(authDb);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AuditTrail } from '../../../src/auth/audit-trail.ts';
-import { CredentialAuthenticator, type CredentialAuthenticatorDeps } from '../../../src/auth/credential-authenticator.ts';
+import { CREDENTIAL_CHECK_MS, CredentialAuthenticator, type CredentialAuthenticatorDeps } from '../../../src/auth/credential-authenticator.ts';
 import { LoginThrottle } from '../../../src/auth/login-throttle.ts';
 import { hashPassword, verifyPassword } from '../../../src/auth/passwords.ts';
 import type { TokenService } from '../../../src/auth/token-service.ts';
@@ -20,7 +20,14 @@ async function setup() {
     failures.push(name);
     recordFailure(name, ip);
   };
+  const clock = { now: Date.now(), version: 0, versionReads: 0 };
   const deps = {
+    credentialChanges: {
+      version: async () => {
+        clock.versionReads++;
+        return clock.version;
+      },
+    },
     users: {
       getByName: async (name: string) => {
         lookups.push(name);
@@ -32,9 +39,9 @@ async function setup() {
     tokenService: {} as TokenService,
     throttle,
     audit: { record: async (e: { action: string }) => void audit.push(e.action) } as unknown as AuditTrail,
-    now: Date.now,
+    now: () => clock.now,
   } as unknown as CredentialAuthenticatorDeps;
-  return { authenticator: new CredentialAuthenticator(deps), lookups, audit, failures };
+  return { authenticator: new CredentialAuthenticator(deps), user, clock, lookups, audit, failures };
 }
 
 describe('CredentialAuthenticator', () => {
@@ -53,6 +60,40 @@ describe('CredentialAuthenticator', () => {
     assert.deepEqual(failures, ['alice', 'alice', 'alice']);
     assert.deepEqual(audit, ['login.failed', 'login.failed', 'login.failed']);
     assert.equal((await authenticator.authenticate(basic('alice', 'right-password'), { ip: '10.0.0.2' }))?.name, 'alice');
+  });
+});
+
+describe('CredentialAuthenticator and changes made elsewhere', () => {
+  it('verifies again once the credential change counter moved, within CREDENTIAL_CHECK_MS', async () => {
+    const { authenticator, user, clock, lookups } = await setup();
+    const header = basic('alice', 'right-password');
+    assert.equal((await authenticator.authenticate(header, { ip: '10.0.0.3' }))?.name, 'alice');
+    assert.equal((await authenticator.authenticate(header, { ip: '10.0.0.3' }))?.name, 'alice');
+    assert.deepEqual(lookups, ['alice'], 'the second request was answered from the cache');
+    assert.equal(clock.versionReads, 1);
+
+    // Another node disables alice: the counter moves. Within the check interval the cache holds.
+    user.disabled = true;
+    clock.version++;
+    clock.now += CREDENTIAL_CHECK_MS - 1;
+    assert.equal((await authenticator.authenticate(header, { ip: '10.0.0.3' }))?.name, 'alice');
+    assert.equal(clock.versionReads, 1);
+    // Past it, the counter is read again and the entry, made under the old count, is not used.
+    clock.now += 1;
+    await assert.rejects(authenticator.authenticate(header, { ip: '10.0.0.3' }), /invalid username or password/);
+    assert.equal(clock.versionReads, 2);
+    assert.deepEqual(lookups, ['alice', 'alice']);
+  });
+
+  it('keeps serving from the cache while the counter stands still, reading it once per interval', async () => {
+    const { authenticator, clock, lookups } = await setup();
+    const header = basic('alice', 'right-password');
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await authenticator.authenticate(header, { ip: '10.0.0.4' }))?.name, 'alice');
+      clock.now += CREDENTIAL_CHECK_MS;
+    }
+    assert.deepEqual(lookups, ['alice']);
+    assert.equal(clock.versionReads, 5);
   });
 });
 

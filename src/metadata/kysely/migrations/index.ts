@@ -4,6 +4,7 @@ import { authMigration } from './0002-auth.ts';
 import { imageDetailsMigration } from './0003-image-details.ts';
 import { gcMigration } from './0004-gc.ts';
 import { quotasRetentionMigration } from './0005-quotas-retention.ts';
+import { credentialChangesMigration } from './0006-credential-changes.ts';
 import type { Dialect } from './column-types.ts';
 
 export type { Dialect } from './column-types.ts';
@@ -16,6 +17,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0003_image_details': imageDetailsMigration(dialect),
     '0004_gc': gcMigration(dialect),
     '0005_quotas_retention': quotasRetentionMigration(dialect),
+    '0006_credential_changes': credentialChangesMigration(dialect),
   };
 }
 
