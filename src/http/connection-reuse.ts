@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 
 /** How long a connection closed while its request body was still arriving keeps reading it, at most. */
 export const LINGER_MS = 2000;
-/** How many more body bytes such a connection reads (and drops) before it is closed, checked every LINGER_CHECK_MS. */
+/** How many more body bytes such a connection reads (and drops) before it closes (checked every LINGER_CHECK_MS). */
 export const LINGER_BYTES = 64 * 1024 * 1024;
 const LINGER_CHECK_MS = 20;
 
@@ -57,9 +57,9 @@ export function closeConnectionsWithBodiesInFlight(app: FastifyInstance): void {
  * socket closed as soon as that is flushed. Closing a socket with unread bytes makes the kernel
  * send a reset, which can reach the client before it has read the answer: a client that sends
  * its whole body before reading got EPIPE and no answer at all. Instead the socket sends FIN
- * after the answer and goes on reading the body, dropping it, until the body or the client's side
- * ends, LINGER_MS pass or about LINGER_BYTES more arrived; then it closes. So the client can read the
- * answer, and a client that sends for ever costs two seconds of reading at most.
+ * after the answer and goes on reading the body, dropping it, until the body or the client's
+ * side ends, LINGER_MS pass or about LINGER_BYTES more arrived; then it closes. So the client
+ * can read the answer, and a client that sends for ever costs two seconds of reading at most.
  */
 function lingerAfterAnswer(req: IncomingMessage): void {
   const socket = req.socket as (Socket & { destroySoon(): void }) | null;

@@ -20,13 +20,13 @@ const fsyncFd = promisify(fsync);
 const openAsync = promisify(openFd);
 
 /**
- * fsyncs the file or directory at `path` (a directory: to persist a rename or create in it).
+ * fsyncs the file at `path`.
  *
- * The upload path calls the short metadata syscalls (open of an existing file, close, stat,
- * rename, mkdir, and mostly the creation of a file: see FsUploadStaging.create) synchronously,
- * and only what can take long on libuv's thread pool: fsyncs and large data writes (FileAppender). A short call takes a few microseconds,
- * while handing it to the pool and back cost 40-120 us of main-thread time there (thread
- * wake-ups): a quarter of the CPU of a small-image push.
+ * The upload path makes the short metadata calls (open of an existing file, close, stat, rename,
+ * mkdir, and mostly the creation of a file: see FsUploadStaging.create) synchronously, and only
+ * what can take long on libuv's thread pool: fsyncs and large data writes (FileAppender). A short
+ * call takes a few microseconds, while handing it to the pool and back cost 40-120 us of
+ * main-thread time on the benchmark machine (thread wake-ups): a quarter of a small push's CPU.
  */
 async function fsyncPath(path: string): Promise<void> {
   const fd = openSync(path, 'r+');
