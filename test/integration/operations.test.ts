@@ -1,6 +1,6 @@
 /** Operations: Prometheus /metrics, /healthz, /readyz failing when the database or the data dir goes away. */
 import assert from 'node:assert/strict';
-import { rename } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { blob, pushBlob, pushImage, relative, sha256 } from '../support/oci-fixtures.ts';
@@ -115,7 +115,9 @@ describe('operations endpoints', () => {
       await other.app.deps.metadata.close();
       assert.equal((await fetch(`${other.baseUrl}/readyz`)).status, 503);
     } finally {
+      // Not other.close(): its database is closed already. The data dir goes all the same.
       await other.app.http.close();
+      await rm(other.dataDir, { recursive: true, force: true });
     }
   });
 });
