@@ -24,13 +24,16 @@ export class ConfigCache {
     return found;
   }
 
-  /** Keeps a copy of `bytes` (which must be the blob `digest`) when small enough. */
-  remember(digest: Digest, bytes: Buffer): void {
-    if (bytes.length > CONFIG_CACHE_ENTRY_BYTES || this.entries.has(digest)) return;
+  /** Keeps a copy of `bytes` (the blob `digest`, whole or as its parts in order) when small enough. */
+  remember(digest: Digest, bytes: Buffer | readonly Buffer[]): void {
+    const parts = Buffer.isBuffer(bytes) ? [bytes] : bytes;
+    const size = parts.reduce((n, b) => n + b.length, 0);
+    if (size > CONFIG_CACHE_ENTRY_BYTES || this.entries.has(digest)) return;
     // An exact-size copy: a small Buffer is a slice of an 8 KiB pool slab, and a cached slice
     // would keep its whole slab alive (2,000 cached configs pinned 4 MiB).
-    const own = Buffer.allocUnsafeSlow(bytes.length);
-    bytes.copy(own);
+    const own = Buffer.allocUnsafeSlow(size);
+    let at = 0;
+    for (const part of parts) at += part.copy(own, at);
     this.entries.set(digest, own);
     this.bytes += own.length;
     for (const [d, b] of this.entries) {

@@ -260,7 +260,7 @@ export class Uploads {
       throw new RegistryError('UNAVAILABLE', `blob ${digest} was garbage-collected while it was uploaded; retry the upload`, { digest });
     }
     // The bytes hashed into `actual`, which matched: safe to hand out under their digest.
-    if (head) this.configs?.remember(digest, Buffer.concat(head, size));
+    if (head) this.configs?.remember(digest, head);
   }
 
   /** Runs `fn` after every earlier operation on the same upload in this process has settled. */

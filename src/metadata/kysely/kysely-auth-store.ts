@@ -26,18 +26,18 @@ const AUDIT_ROWS_PER_INSERT = 100;
 type Db = Kysely<AuthTables>;
 
 /**
- * Runs a write to credentials and counts it in credential_changes, in one transaction; `write`
- * returns whether it changed anything (nothing changed: nothing counted, nothing to forget).
+ * Runs a write to credentials and counts it in credential_changes, in one transaction. `write`
+ * returns whether it changed anything, or how many rows: nothing changed, nothing counted.
  */
-function changingCredentials<T>(db: Db, write: (trx: Db) => Promise<T>, changed: (result: T) => boolean): Promise<T> {
+function changingCredentials<T extends boolean | number>(db: Db, write: (trx: Db) => Promise<T>): Promise<T> {
   return db.transaction().execute(async (trx) => {
     const result = await write(trx);
-    if (changed(result)) await trx.updateTable('credential_changes').set((eb) => ({ version: eb('version', '+', 1) })).where('id', '=', 1).execute();
+    if (result === true || (typeof result === 'number' && result > 0)) {
+      await trx.updateTable('credential_changes').set((eb) => ({ version: eb('version', '+', 1) })).where('id', '=', 1).execute();
+    }
     return result;
   });
 }
-
-const someRows = (n: number | boolean): boolean => n === true || (typeof n === 'number' && n > 0);
 
 class KyselyCredentialChanges implements CredentialChanges {
   constructor(private readonly db: Db) {}
@@ -119,7 +119,6 @@ class KyselyUserDirectory implements UserDirectory {
     return changingCredentials(
       this.db,
       async (trx) => Number((await trx.updateTable('users').set(values).where('name', '=', name).executeTakeFirst()).numUpdatedRows) > 0,
-      someRows,
     );
   }
 
@@ -132,7 +131,6 @@ class KyselyUserDirectory implements UserDirectory {
         const r = await trx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
         return Number(r.numDeletedRows) > 0;
       },
-      someRows,
     );
   }
 }
@@ -161,7 +159,6 @@ class KyselyAccessTokens implements AccessTokenStore {
     return changingCredentials(
       this.db,
       async (trx) => Number((await trx.deleteFrom('access_tokens').where('user_name', '=', user).where('kind', '=', 'personal').where('name', '=', name).executeTakeFirst()).numDeletedRows) > 0,
-      someRows,
     );
   }
 
@@ -169,7 +166,6 @@ class KyselyAccessTokens implements AccessTokenStore {
     return changingCredentials(
       this.db,
       async (trx) => Number((await trx.deleteFrom('access_tokens').where('user_name', '=', user).where('kind', '=', kind).executeTakeFirst()).numDeletedRows),
-      someRows,
     );
   }
 
@@ -177,7 +173,6 @@ class KyselyAccessTokens implements AccessTokenStore {
     return changingCredentials(
       this.db,
       async (trx) => Number((await trx.deleteFrom('access_tokens').where('id', '=', id).executeTakeFirst()).numDeletedRows) > 0,
-      someRows,
     );
   }
 }
@@ -245,7 +240,6 @@ class KyselyServiceAccounts implements ServiceAccountStore {
     return changingCredentials(
       this.db,
       async (trx) => Number((await trx.updateTable('service_accounts').set({ disabled: disabled ? 1 : 0 }).where('access_key', '=', accessKey).executeTakeFirst()).numUpdatedRows) > 0,
-      someRows,
     );
   }
 
@@ -259,7 +253,6 @@ class KyselyServiceAccounts implements ServiceAccountStore {
         await trx.deleteFrom('service_accounts').where('access_key', '=', accessKey).execute();
         return true;
       },
-      someRows,
     );
   }
 }
