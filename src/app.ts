@@ -174,7 +174,8 @@ export async function buildApp(config: Config, logger: Logger = pino({ level: co
         // Node's server.close() drops the connections that are idle when it is called, but a
         // keep-alive connection whose in-flight request finishes afterwards stays open until the
         // client or keepAliveTimeout (75 s) ends it, and close() waits for it. Sweep such
-        // connections while in-flight requests drain, so shutdown ends when the last one is done.
+        // connections while in-flight requests drain, so shutdown ends when the last one is done
+        // (never one whose answer is still flushing: see idle-sweep.ts).
         const sweep = setInterval(() => http.server.closeIdleConnections(), 100);
         sweep.unref();
         try {

@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import { closeConnectionsWithBodiesInFlight } from './connection-reuse.ts';
+import { sweepIdleConnectionsSafely } from './idle-sweep.ts';
 import { notFound } from './envelope.ts';
 import { registerMetrics } from './metrics.ts';
 import { extPlugin } from './ext/ext-plugin.ts';
@@ -48,6 +49,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
     bodyLimit: 1024 * 1024,
   });
 
+  sweepIdleConnectionsSafely(app.server);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-trace-id', req.id);
   });
