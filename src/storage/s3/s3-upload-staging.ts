@@ -121,7 +121,13 @@ export class S3UploadStaging implements UploadStaging {
       if (last && last.size < this.chunkBytes) {
         // Refill the partial last chunk: it is rewritten whole, with the new bytes after it.
         index = last.index;
-        for await (const piece of await this.getStream(last.key, signal)) {
+        let stream: Readable;
+        try {
+          stream = await this.getStream(last.key, signal);
+        } catch (err) {
+          throw await this.explain(id, state, err);
+        }
+        for await (const piece of stream) {
           (piece as Buffer).copy(buffer, filled);
           filled += (piece as Buffer).length;
         }
@@ -175,7 +181,14 @@ export class S3UploadStaging implements UploadStaging {
         const state = await self.state(id);
         if (!state) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { id });
         for (const chunk of state.chunks) {
-          if (chunk.size > 0) yield* (await self.getStream(chunk.key)) as AsyncIterable<Buffer>;
+          if (chunk.size === 0) continue;
+          let stream: Readable;
+          try {
+            stream = await self.getStream(chunk.key);
+          } catch (err) {
+            throw await self.explain(id, state, err);
+          }
+          yield* stream as AsyncIterable<Buffer>;
         }
       })(),
       { objectMode: false },
@@ -193,15 +206,39 @@ export class S3UploadStaging implements UploadStaging {
     // Content-addressed: when the blob is there, these bytes are already stored (the caller
     // verified the digest), and a reader of the existing object keeps reading it undisturbed.
     if (!(await this.exists(key))) {
-      if (state.chunks.length === 0) {
-        await this.s3.client.send(new PutObjectCommand({ Bucket: this.s3.bucket, Key: key, Body: '', ContentLength: 0 }));
-      } else if (state.chunks.length === 1) {
-        await this.s3.client.send(new CopyObjectCommand({ Bucket: this.s3.bucket, Key: key, CopySource: this.s3.copySource(state.chunks[0]!.key) }));
-      } else {
-        await this.assemble(key, state.chunks);
+      try {
+        if (state.chunks.length === 0) {
+          await this.s3.client.send(new PutObjectCommand({ Bucket: this.s3.bucket, Key: key, Body: '', ContentLength: 0 }));
+        } else if (state.chunks.length === 1) {
+          await this.s3.client.send(new CopyObjectCommand({ Bucket: this.s3.bucket, Key: key, CopySource: this.s3.copySource(state.chunks[0]!.key) }));
+        } else {
+          await this.assemble(key, state.chunks);
+        }
+      } catch (err) {
+        if (!(await this.vanished(id, state, err))) throw err;
+        // Taken meanwhile: by a commit of the same upload elsewhere (the work is done) or an abort.
+        if (await this.exists(key)) return;
+        throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload data is gone', { id });
       }
     }
     await this.s3.deleteKeys(state.keys);
+  }
+
+  /**
+   * Whether `err` came from the upload's objects disappearing since `seen` was listed (an abort,
+   * a cancel, a GC sweep, or a commit elsewhere took them): its marker or a chunk is gone.
+   */
+  private async vanished(id: string, seen: StagedState, err: unknown): Promise<boolean> {
+    if (!isNotFound(err)) return false;
+    const now = await this.state(id).catch(() => seen);
+    if (!now) return true;
+    const present = new Set(now.chunks.map((c) => c.key));
+    return seen.chunks.some((c) => !present.has(c.key));
+  }
+
+  /** BLOB_UPLOAD_UNKNOWN for an error caused by the upload vanishing (see vanished), else `err`. */
+  private async explain(id: string, seen: StagedState, err: unknown): Promise<unknown> {
+    return (await this.vanished(id, seen, err)) ? new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload data is gone', { id }) : err;
   }
 
   /** Copies the chunks server-side into one multipart upload on `key` and completes it. */
