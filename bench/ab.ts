@@ -11,7 +11,8 @@
  *
  *   --base REV        revision for A (anything `git rev-parse` takes)
  *   --head REV        revision for B instead of this checkout
- *   --scenario d|e    d: small-image pushes (default); e: HEAD blob, GET manifest, GET tags loads
+ *   --scenario d|e|g  d: small-image pushes (default); e: HEAD blob, GET manifest, GET tags loads;
+ *                     g: 32 concurrent pulls of one 64 MiB blob (curl when installed, as in the benchmark)
  *   --rounds N        measured slices per server (default 8)
  *   --warmup N        slices per server run first and not counted (default 1: a fresh process
  *                     runs its first small pushes at a third of its warm rate)
@@ -25,8 +26,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { agent, parallel, pushSmallImage, smallImage } from './client.ts';
-import { loadSmallRequest, pushHotImage, smallRequests } from './scenarios.ts';
+import { agent, BlobSource, parallel, pullBlob, pushMonolithic, pushSmallImage, smallImage } from './client.ts';
+import { FULL, loadSmallRequest, pushHotImage, smallRequests } from './scenarios.ts';
 import { type Registry, sampleProcess, startBerth } from './servers.ts';
 
 const { values: args } = parseArgs({
@@ -41,8 +42,8 @@ const { values: args } = parseArgs({
     'b-flags': { type: 'string', default: '' },
   },
 });
-if (!args.base || !['d', 'e'].includes(args.scenario)) {
-  console.error('usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e] [--rounds N] [--batch N] [--seconds S] [--b-flags "..."]');
+if (!args.base || !['d', 'e', 'g'].includes(args.scenario)) {
+  console.error('usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e|g] [--rounds N] [--batch N] [--seconds S] [--b-flags "..."]');
   process.exit(2);
 }
 
@@ -99,6 +100,28 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
         await parallel(batch, 16, (k) => pushSmallImage(r, 'bench/ab/app', images[k]!, `r${round}-${k}`));
         const seconds = (performance.now() - t0) / 1000;
         return [batch / seconds, (sample.stop().cpuSeconds * 1000) / batch];
+      },
+    };
+  }
+  if (args.scenario === 'g') {
+    const source = new BlobSource(FULL.concurrentBytes, 3);
+    const digest = await source.digest();
+    for (const r of regs) await pushMonolithic(r, 'bench/ab/blob', digest, source.size, source.stream());
+    return {
+      series: [
+        { label: `${FULL.concurrentPulls} concurrent pulls MB/s`, unit: 'MB/s', higherIsBetter: true, values: both() },
+        { label: 'server CPU per GiB pulled s', unit: 's', higherIsBetter: false, values: both() },
+      ],
+      async slice(r) {
+        const sample = sampleProcess(r.pid, 200);
+        let bytes = 0;
+        const t0 = performance.now();
+        await parallel(FULL.concurrentPulls, FULL.concurrentPulls, async () => {
+          const received = await pullBlob(r, 'bench/ab/blob', digest, false);
+          bytes += received; // not `bytes += await ...`: that adds to the value read before the await
+        });
+        const seconds = (performance.now() - t0) / 1000;
+        return [bytes / 1e6 / seconds, sample.stop().cpuSeconds / (bytes / 2 ** 30)];
       },
     };
   }
