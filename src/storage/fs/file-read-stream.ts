@@ -1,7 +1,8 @@
-import { read } from 'node:fs';
+import { read, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { SyncWhileFast } from './sync-while-fast.ts';
 
 /** Size of each read when the stream is consumed the ordinary way (data events, async iteration). */
 const READ_CHUNK = 1024 * 1024;
@@ -22,6 +23,33 @@ const POOL_MAX = 64;
 const pool: Buffer[] = [];
 let pumps = 0;
 
+/** Pump reads slower than this on average go to the thread pool (a 256 KiB read from the page cache takes about 35 us). */
+const SLOW_READ_MS = 0.5;
+/**
+ * Bytes the pumps read synchronously in one event-loop turn, at most; past it they wait for the
+ * next turn. A socket that takes every write at once calls back within the same turn, so without
+ * a bound fast clients could keep the event loop to themselves.
+ */
+export const SYNC_READ_BYTES_PER_TURN = 4 * 1024 * 1024;
+/** Whether pump reads run synchronously: shared by all downloads (exported for tests). */
+export const pumpReads = new SyncWhileFast(SLOW_READ_MS);
+let syncBytesThisTurn = 0;
+const newTurn = (): void => {
+  syncBytesThisTurn = 0;
+};
+
+/**
+ * How a pump reads its next `length` bytes: synchronously (counted against this turn's budget),
+ * through the thread pool (reads are slow: from the disk), or in the next turn (budget spent).
+ */
+function readMode(length: number): 'sync' | 'pool' | 'next turn' {
+  if (syncBytesThisTurn >= SYNC_READ_BYTES_PER_TURN) return 'next turn';
+  if (!pumpReads.runSync()) return 'pool';
+  if (syncBytesThisTurn === 0) setImmediate(newTurn);
+  syncBytesThisTurn += length;
+  return 'sync';
+}
+
 /** Only once the socket is done with `buffer` (its write callback ran without error), or never handed to it. */
 function release(buffer: Buffer): void {
   if (pool.length < POOL_MAX) pool.push(buffer);
@@ -36,11 +64,16 @@ function release(buffer: Buffer): void {
  * says the socket is done with it: a download holds at most 512 KiB however fast or slow the
  * client is, and 32 concurrent downloads about 10 MiB. The buffers come from a process-wide pool
  * and go back to it, so downloads allocate nothing per chunk nor per request; the pump runs on
- * callbacks (fs.read on the descriptor, the write callback), no promise per chunk: promises
+ * callbacks (a read on the descriptor, the write callback), no promise per chunk: promises
  * raced per chunk lived as long as the download and grew the old generation by about 20 MiB
  * over 32 concurrent pulls of 64 MiB. fs.createReadStream allocated a new 1 MiB buffer per
  * chunk; with 32 concurrent downloads that churn (page faults of fresh mappings, garbage
  * awaiting GC) cost throughput and about 150 MiB of RSS.
+ *
+ * The pump reads synchronously while such reads are fast (from the page cache) and this turn's
+ * budget lasts, else through the thread pool or in the next turn: see readMode. A trip through
+ * the pool cost more than the read: side by side, 32 concurrent pulls of a cached 64 MiB blob ran
+ * 6-9% faster on 16-24% less server CPU.
  */
 export class FileReadStream extends Readable {
   private position: number;
@@ -53,6 +86,12 @@ export class FileReadStream extends Readable {
   private readonly writing: Buffer[] = [];
   private owned = 0;
   private reading: Buffer | undefined;
+  /** The turn's budget of synchronous reads was spent: the pump goes on in the next turn. */
+  private waitingForTurn = false;
+  private readonly nextTurn = (): void => {
+    this.waitingForTurn = false;
+    this.pumpNext();
+  };
   private finished = false;
   /** Set by _destroy while a pump read is in flight: the handle closes once that read returns. */
   private closeAfterRead: (() => void) | undefined;
@@ -121,20 +160,38 @@ export class FileReadStream extends Readable {
 
   /** Starts the next read when no read runs and a buffer is free; finishes at the end of the range. */
   private pumpNext(): void {
-    if (this.destroyed || this.reading) return;
+    if (this.destroyed || this.reading || this.waitingForTurn) return;
     if (this.position >= this.endExclusive) {
       this.finish();
       return;
     }
+    // All buffers in flight: onWritten calls again.
+    if (this.idle.length === 0 && (this.owned === 2 || (this.owned === 1 && pumps > DOUBLE_BUFFER_LIMIT))) return;
+    const length = Math.min(PUMP_CHUNK, this.endExclusive - this.position);
+    const mode = readMode(length);
+    if (mode === 'next turn') {
+      this.waitingForTurn = true;
+      setImmediate(this.nextTurn);
+      return;
+    }
     let buffer = this.idle.pop();
     if (!buffer) {
-      // All in flight: onWritten calls again.
-      if (this.owned === 2 || (this.owned === 1 && pumps > DOUBLE_BUFFER_LIMIT)) return;
       buffer = pool.pop() ?? Buffer.allocUnsafeSlow(PUMP_CHUNK);
       this.owned++;
     }
     this.reading = buffer;
-    read(this.handle.fd, buffer, 0, Math.min(buffer.length, this.endExclusive - this.position), this.position, this.onRead);
+    if (mode === 'pool') {
+      read(this.handle.fd, buffer, 0, length, this.position, this.onRead);
+      return;
+    }
+    let bytesRead = 0;
+    let error: NodeJS.ErrnoException | null = null;
+    try {
+      bytesRead = pumpReads.time(() => readSync(this.handle.fd, buffer, 0, length, this.position));
+    } catch (err) {
+      error = err as NodeJS.ErrnoException;
+    }
+    this.onRead(error, bytesRead);
   }
 
   private onRead(err: NodeJS.ErrnoException | null, bytesRead: number): void {

@@ -7,6 +7,7 @@ import { digestAlgorithm, digestHex, isDigest, type Digest } from '../../domain/
 import { RegistryError } from '../../domain/errors.ts';
 import { FileAppender, SYNC_EVERY } from './file-appender.ts';
 import { FileReadStream } from './file-read-stream.ts';
+import { SyncWhileFast } from './sync-while-fast.ts';
 import type { AppendOptions, BlobStat, BlobStore, ByteRange, UploadStaging } from '../blob-store.ts';
 import { pump } from '../pump.ts';
 
@@ -49,7 +50,6 @@ function openStaged(path: string, id: string): number {
 
 /** Synchronous file creations slower than this on average go to the thread pool: see FsUploadStaging.create. */
 const SLOW_CREATE_MS = 0.15;
-const PROBE_EVERY = 16;
 
 /** Staged uploads whose last append synced its bytes (FileAppender's syncAtEnd), at most this many. */
 const SYNCED_MAX = 10_000;
@@ -164,9 +164,7 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
 class FsUploadStaging implements UploadStaging {
   /** Uploads whose bytes were synced by their last append; commit then skips that fsync. */
   private readonly synced = new Set<string>();
-  /** Moving average of synchronous creates, in ms, and creates sent to the pool: see create(). */
-  private createMs = 0;
-  private offLoopCreates = 0;
+  private readonly creates = new SyncWhileFast(SLOW_CREATE_MS);
 
   constructor(
     private readonly dir: string,
@@ -188,19 +186,13 @@ class FsUploadStaging implements UploadStaging {
    * Creating a file allocates an inode: a few microseconds, less than a trip through the thread
    * pool (about 110 us of stalled event loop per call on the benchmark machine), so it runs
    * synchronously. But ext4 skips inodes freed in the last 30 s one by one, and after a large
-   * delete (another data dir removed, a GC run) an allocation took 300-500 us. While the recent
-   * synchronous creates average more than SLOW_CREATE_MS, creates go to the pool instead, all
-   * but every PROBE_EVERY-th, which measures whether they are fast again.
+   * delete (another data dir removed, a GC run) an allocation took 300-500 us: then creates go
+   * to the pool (SyncWhileFast).
    */
   async create(id: string): Promise<void> {
     const path = this.pathOf(id);
-    if (this.createMs > SLOW_CREATE_MS && ++this.offLoopCreates % PROBE_EVERY !== 0) {
-      closeSync(await openAsync(path, 'wx'));
-      return;
-    }
-    const started = performance.now();
-    closeSync(openSync(path, 'wx'));
-    this.createMs += (performance.now() - started - this.createMs) / 8;
+    if (this.creates.runSync()) closeSync(this.creates.time(() => openSync(path, 'wx')));
+    else closeSync(await openAsync(path, 'wx'));
   }
 
   async size(id: string): Promise<number | undefined> {

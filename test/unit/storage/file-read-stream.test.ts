@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
-import { DOUBLE_BUFFER_LIMIT, FileReadStream, PUMP_CHUNK } from '../../../src/storage/fs/file-read-stream.ts';
+import { DOUBLE_BUFFER_LIMIT, FileReadStream, PUMP_CHUNK, pumpReads, SYNC_READ_BYTES_PER_TURN } from '../../../src/storage/fs/file-read-stream.ts';
 
 describe('FileReadStream', () => {
   let dir: string;
@@ -44,7 +44,19 @@ describe('FileReadStream', () => {
     await assert.rejects(collect(new FileReadStream(await open(path, 'r'), 0, content.length + 100)));
   });
 
-  describe('piped into an HTTP response', () => {
+  /** Makes the pumps' reads look slow (from the disk: they go to the thread pool) or fast again. */
+  function readsLookSlow(slow: boolean): void {
+    for (let i = 0; i < 64; i++) {
+      pumpReads.time(() => {
+        const until = performance.now() + (slow ? 2 : 0);
+        while (performance.now() < until);
+      });
+    }
+  }
+
+  for (const disk of ['page cache', 'slow disk'] as const) describe(`piped into an HTTP response, reads from the ${disk}`, () => {
+    before(() => readsLookSlow(disk === 'slow disk'));
+    after(() => readsLookSlow(false));
     let server: Server;
     let port: number;
     let range: { start: number; end: number } | undefined;
@@ -87,6 +99,7 @@ describe('FileReadStream', () => {
     it('many at once stay intact (the reused buffers are never overwritten while in flight)', async () => {
       range = undefined;
       const bodies = await Promise.all(Array.from({ length: 8 }, (_, i) => fetchBody(i % 2 === 0)));
+      assert.ok(8 * content.length > SYNC_READ_BYTES_PER_TURN, 'more than one turn of synchronous reads');
       for (const b of bodies) assert.ok(b.equals(content));
     });
 
