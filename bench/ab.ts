@@ -11,7 +11,8 @@
  *
  *   --base REV        revision for A (anything `git rev-parse` takes)
  *   --head REV        revision for B instead of this checkout
- *   --scenario d|e|g  d: small-image pushes (default); e: HEAD blob, GET manifest, GET tags loads;
+ *   --scenario d|e|g  d: small-image pushes (default); e: HEAD blob, GET manifest, GET tags and GET of
+ *                     a 4 KiB blob loads;
  *                     g: 32 concurrent pulls of one 64 MiB blob (curl when installed, as in the benchmark)
  *   --rounds N        measured slices per server (default 8)
  *   --warmup N        slices per server run first and not counted (default 1: a fresh process
@@ -126,7 +127,13 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
     };
   }
   // Each server its own image (random layer bytes): the same requests, by label, on both.
-  const requests = await Promise.all(regs.map(async (r) => smallRequests(await pushHotImage(r))));
+  // Scenario e's three requests, and a GET of the 4 KiB layer (a small blob download).
+  const requests = await Promise.all(
+    regs.map(async (r) => {
+      const hot = await pushHotImage(r);
+      return [...smallRequests(hot), { label: 'GET small blob', method: 'GET' as const, path: `/v2/${hot.name}/blobs/${hot.layer}`, headers: {} }];
+    }),
+  );
   return {
     series: requests[0]!.flatMap(({ label }) => [
       { label: `${label} req/s`, unit: 'req/s', higherIsBetter: true, values: both() },

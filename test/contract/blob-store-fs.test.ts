@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readlinkSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { digestOf } from '../../src/domain/digest.ts';
-import { FsBlobStore } from '../../src/storage/fs/fs-blob-store.ts';
+import { FsBlobStore, SMALL_READ_MAX } from '../../src/storage/fs/fs-blob-store.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 
 blobStoreContract('fs', async () => {
@@ -56,4 +56,33 @@ describe('FsBlobStore descriptors', () => {
       await rm(root, { recursive: true, force: true });
     }
   });
+});
+
+describe('FsBlobStore reads', () => {
+  /** A store with one blob of `size` bytes, then its file cut to `keep` bytes (damaged on disk). */
+  async function damaged(size: number, keep: number) {
+    const root = await mkdtemp(join(tmpdir(), 'berth-fs-short-'));
+    const store = new FsBlobStore(root);
+    await store.init();
+    const data = Buffer.alloc(size, 5);
+    const digest = digestOf(data);
+    await store.uploads.create('u');
+    await store.uploads.append('u', 0, Readable.from([data]));
+    await store.uploads.commit('u', digest);
+    await truncate(store.pathOf(digest), keep);
+    return { store, digest, done: async () => { await store.close(); await rm(root, { recursive: true, force: true }); } };
+  }
+
+  for (const size of [100, SMALL_READ_MAX + 1000]) {
+    it(`a ${size > SMALL_READ_MAX ? 'large' : 'small'} blob file shorter than the range asked fails the read, never ends short`, async () => {
+      const { store, digest, done } = await damaged(size, size - 10);
+      try {
+        await assert.rejects(async () => (await store.read(digest, { start: 0, end: size - 1 })).toArray(), /ended before/);
+        // What is there still reads.
+        assert.equal(Buffer.concat(await (await store.read(digest, { start: 0, end: size - 11 })).toArray()).length, size - 10);
+      } finally {
+        await done();
+      }
+    });
+  }
 });

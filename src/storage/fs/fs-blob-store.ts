@@ -1,8 +1,8 @@
-import { closeSync, createReadStream, fstatSync, fsync, mkdirSync, open as openFd, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, fsync, mkdirSync, open as openFd, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { digestAlgorithm, digestHex, isDigest, type Digest } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
 import { FileAppender, SYNC_EVERY } from './file-appender.ts';
@@ -51,6 +51,44 @@ function openStaged(path: string, id: string): number {
 /** Synchronous file creations slower than this on average go to the thread pool: see FsUploadStaging.create. */
 const SLOW_CREATE_MS = 0.15;
 
+/** Blobs (or ranges of them) up to this size are read whole: see readSmall. */
+export const SMALL_READ_MAX = 64 * 1024;
+/** Small reads (open, read, close) slower than this on average go back to the thread pool. */
+const SLOW_SMALL_READ_MS = 0.25;
+
+/**
+ * The bytes of the blob at `path` (or of `range`) when they are at most SMALL_READ_MAX, read
+ * synchronously; undefined for more. A config or a small layer costs an open, a read and a close,
+ * each a few microseconds from the page cache: less than one trip through libuv's thread pool,
+ * of which a streamed download makes two (open, close). BLOB_UNKNOWN when the file is missing.
+ */
+function readSmall(path: string, digest: Digest, range: ByteRange | undefined): Readable | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if (isMissing(err)) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+    throw err;
+  }
+  try {
+    const start = range?.start ?? 0;
+    const length = (range?.end ?? fstatSync(fd).size - 1) - start + 1;
+    if (length > SMALL_READ_MAX) return undefined;
+    const bytes = Buffer.allocUnsafe(Math.max(0, length));
+    for (let at = 0; at < bytes.length; ) {
+      const n = readSync(fd, bytes, at, bytes.length - at, start + at);
+      if (n === 0) throw new Error('the file ended before the requested range did');
+      at += n;
+    }
+    const stream = new Readable({ read() {} });
+    stream.push(bytes);
+    stream.push(null);
+    return stream;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Staged uploads whose last append synced its bytes (FileAppender's syncAtEnd), at most this many. */
 const SYNCED_MAX = 10_000;
 
@@ -66,6 +104,8 @@ export class FsBlobStore implements BlobStore {
    * a rename into it (one open and close less per blob). At most 256 per digest algorithm.
    */
   private readonly dirs = new Map<string, number>();
+  /** Small blobs are read whole on the event loop while that is fast: see readSmall. */
+  private readonly smallReads = new SyncWhileFast(SLOW_SMALL_READ_MS);
 
   constructor(root: string) {
     this.blobsDir = join(root, 'blobs');
@@ -119,6 +159,10 @@ export class FsBlobStore implements BlobStore {
 
   async read(digest: Digest, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     const path = this.pathOf(digest);
+    if (this.smallReads.runSync()) {
+      const small = this.smallReads.time(() => readSmall(path, digest, range));
+      if (small) return small;
+    }
     // Open first so a missing blob is a clean error before any byte is sent.
     let handle;
     try {
