@@ -23,7 +23,7 @@ const POOL_MAX = 64;
 const pool: Buffer[] = [];
 let pumps = 0;
 
-/** Pump reads slower than this on average go to the thread pool (a 256 KiB read from the page cache takes about 35 us). */
+/** A pump read slower than this counts as slow (SyncWhileFast); one of 256 KiB from the page cache takes about 35 us. */
 const SLOW_READ_MS = 0.5;
 /**
  * Bytes the pumps read synchronously in one event-loop turn, at most; past it they wait for the

@@ -48,12 +48,12 @@ function openStaged(path: string, id: string): number {
   }
 }
 
-/** Synchronous file creations slower than this on average go to the thread pool: see FsUploadStaging.create. */
+/** A file creation slower than this counts as slow (SyncWhileFast): see FsUploadStaging.create. */
 const SLOW_CREATE_MS = 0.15;
 
 /** Blobs (or ranges of them) up to this size are read whole: see readSmall. */
 export const SMALL_READ_MAX = 64 * 1024;
-/** Small reads (open, read, close) slower than this on average go back to the thread pool. */
+/** A small read (open, read, close) slower than this counts as slow (SyncWhileFast). */
 const SLOW_SMALL_READ_MS = 0.25;
 
 /**
