@@ -1,9 +1,19 @@
+import type { StatementScope, StatementScopes } from './sqlite-statement-scope.ts';
+
 /** Results kept at most; past it the cache starts over (the hot set refills in a few requests). */
 export const RESULT_CACHE_MAX_ENTRIES = 10_000;
 /** Estimated bytes of all kept results at most; past it the cache starts over. */
 export const RESULT_CACHE_MAX_BYTES = 8 * 1024 * 1024;
 /** A result estimated larger than this is never kept (a big manifest, a page of 1,000 tag rows). */
 export const RESULT_CACHE_MAX_ENTRY_BYTES = 128 * 1024;
+
+interface Group {
+  entries: Map<string, readonly unknown[]>;
+  bytes: number;
+}
+
+/** Every table (a read's mask when statements are not scoped). */
+const ALL_TABLES = ~0;
 
 /**
  * Results of the embedded database's read-only statements, by SQL text and parameter values,
@@ -12,9 +22,10 @@ export const RESULT_CACHE_MAX_ENTRY_BYTES = 128 * 1024;
  * in well under one.
  *
  * Correctness rests on two rules, both cheap:
- * - Any statement of this connection that is not a read-only query (a write, `begin`, `commit`,
- *   `rollback`, DDL) empties the cache once it has run. A read inside a transaction that is later
- *   rolled back is therefore never served after the rollback.
+ * - Once a statement of this connection that is not a read-only query has run, every result it
+ *   may have changed is dropped: those reading a table it writes (StatementScopes names the
+ *   tables; without them, or for `rollback`, DDL and anything unrecognised, all results). A read
+ *   inside a transaction that is later rolled back is therefore never served after the rollback.
  * - Other connections (the `berth` CLI writing the same file, a second process) are seen through
  *   `PRAGMA data_version`, which changes for this connection whenever another one commits. It is
  *   read once per event-loop turn that uses the cache: a turn sees other processes' commits made
@@ -24,7 +35,9 @@ export const RESULT_CACHE_MAX_ENTRY_BYTES = 128 * 1024;
  * would throw instead of changing what later callers get; callers get copies of the array.
  */
 export class SqliteResultCache {
-  private entries = new Map<string, readonly unknown[]>();
+  /** Kept results by the tables they read (a bit mask, see StatementScopes), then by key. */
+  private groups = new Map<number, Group>();
+  private count = 0;
   private bytes = 0;
   private dataVersion: unknown;
   private checkedThisTurn = false;
@@ -32,44 +45,85 @@ export class SqliteResultCache {
     this.checkedThisTurn = false;
   };
 
-  constructor(private readonly readDataVersion: () => unknown) {}
+  /** Without `scopes` every statement that is not a read-only query empties the whole cache. */
+  constructor(
+    private readonly readDataVersion: () => unknown,
+    private readonly scopes?: StatementScopes,
+  ) {}
 
-  /** The kept result of `sql` with `parameters`, or undefined (then run it and `set` the rows). */
-  get(key: string): readonly unknown[] | undefined {
+  /** Bumped whenever statement scopes may have changed (the schema); a scope kept from before must be asked for again. */
+  get generation(): number {
+    return this.scopes?.generation ?? 0;
+  }
+
+  /** What running `sql` reads or changes; `query`: a read-only statement returning rows. */
+  scopeOf(sql: string, query: boolean): StatementScope {
+    if (this.scopes) return this.scopes.of(sql, query);
+    return query && !/^\s*pragma\b/i.test(sql) ? { kind: 'read', tables: ALL_TABLES } : { kind: 'all' };
+  }
+
+  /** The kept result for `key` of a query reading `tables`, or undefined (then run it and `set` the rows). */
+  get(tables: number, key: string): readonly unknown[] | undefined {
     if (!this.checkedThisTurn) {
       this.checkedThisTurn = true;
       setImmediate(this.endTurn);
       const version = this.readDataVersion();
       if (version !== this.dataVersion) {
         this.dataVersion = version;
-        this.clear();
+        this.clear(); // another connection committed: anything, the schema too, may have changed
+        this.scopes?.forget();
         return undefined;
       }
     }
-    return this.entries.get(key);
+    return this.groups.get(tables)?.entries.get(key);
   }
 
-  /** Keeps `rows` (frozen here) as the result for `key`; returns them. */
-  set(key: string, rows: unknown[]): readonly unknown[] {
+  /** Keeps `rows` (frozen here) as the result for `key` of a query reading `tables`; returns them. */
+  set(tables: number, key: string, rows: unknown[]): readonly unknown[] {
     const size = estimateBytes(key, rows);
     if (size > RESULT_CACHE_MAX_ENTRY_BYTES) return rows;
-    if (this.entries.size >= RESULT_CACHE_MAX_ENTRIES || this.bytes + size > RESULT_CACHE_MAX_BYTES) this.clear();
+    if (this.count >= RESULT_CACHE_MAX_ENTRIES || this.bytes + size > RESULT_CACHE_MAX_BYTES) this.clear();
     for (const row of rows) Object.freeze(row);
     Object.freeze(rows);
-    this.entries.set(key, rows);
+    let group = this.groups.get(tables);
+    if (!group) {
+      group = { entries: new Map(), bytes: 0 };
+      this.groups.set(tables, group);
+    }
+    const before = group.entries.size;
+    group.entries.set(key, rows);
+    this.count += group.entries.size - before;
+    group.bytes += size;
     this.bytes += size;
     return rows;
   }
 
-  /** After any statement that may have changed the database or ended a transaction. */
+  /** After a statement with `scope` ran: drops every result it may have changed. */
+  changed(scope: StatementScope): void {
+    if (scope.kind === 'none' || scope.kind === 'read') return;
+    if (scope.kind === 'all') {
+      this.clear();
+      this.scopes?.forget(); // DDL, or a rollback of it
+      return;
+    }
+    for (const [tables, group] of this.groups) {
+      if ((tables & scope.tables) === 0) continue;
+      this.groups.delete(tables);
+      this.count -= group.entries.size;
+      this.bytes -= group.bytes;
+    }
+  }
+
+  /** Drops every kept result. */
   clear(): void {
-    if (this.entries.size === 0) return;
-    this.entries = new Map();
+    if (this.count === 0) return;
+    this.groups = new Map();
+    this.count = 0;
     this.bytes = 0;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 }
 

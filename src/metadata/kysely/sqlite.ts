@@ -4,6 +4,7 @@ import { KyselyMetadataStore } from './kysely-metadata-store.ts';
 import { migrateToLatest } from './migrations/index.ts';
 import type { Database } from './schema.ts';
 import { resultKey, SqliteResultCache } from './sqlite-result-cache.ts';
+import { type SchemaFacts, type StatementScope, StatementScopes } from './sqlite-statement-scope.ts';
 
 /** SQLite's own page cache, in KiB (SQLite's default; better-sqlite3's build sets 16,000). */
 export const SQLITE_PAGE_CACHE_KIB = 2000;
@@ -18,7 +19,8 @@ const STATEMENT_CACHE_MAX = 1000;
  * Kysely's streamQuery) is never handed out again, a fresh one is prepared instead.
  *
  * With `results`, read-only queries are answered from it (see SqliteResultCache for why that
- * stays correct), and every other statement empties it once it has run.
+ * stays correct), and every other statement drops from it, once it has run, the results it may
+ * have changed.
  */
 export function cachingStatements(database: SQLite.Database, results?: SqliteResultCache): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
@@ -42,35 +44,46 @@ export function cachingStatements(database: SQLite.Database, results?: SqliteRes
 
 /** `stmt` as Kysely uses it, answering from `results` when it is a read-only query. */
 function withResultCache(stmt: SQLite.Statement, sql: string, results: SqliteResultCache): SqliteStatement {
-  const cacheable = stmt.reader && stmt.readonly;
+  const query = stmt.reader && stmt.readonly; // SQLite calls begin, commit and the like read-only too
+  let scope = results.scopeOf(sql, query);
+  let generation = results.generation;
+  const currentScope = (): StatementScope => {
+    if (generation !== results.generation) {
+      scope = results.scopeOf(sql, query);
+      generation = results.generation;
+    }
+    return scope;
+  };
+  /** Runs a statement that may change data; drops the results it may have changed (all, if it failed). */
+  const changing = <T>(scope: StatementScope, run: () => T): T => {
+    try {
+      return run();
+    } catch (err) {
+      results.clear(); // an error can end SQLite's transaction, undoing writes that cached reads saw
+      throw err;
+    } finally {
+      results.changed(scope);
+    }
+  };
   return {
     reader: stmt.reader,
     get busy(): boolean {
       return stmt.busy;
     },
     all(parameters: ReadonlyArray<unknown>): unknown[] {
-      if (!cacheable) {
-        try {
-          return stmt.all(parameters);
-        } finally {
-          results.clear();
-        }
-      }
-      const key = resultKey(sql, parameters);
+      const scope = currentScope();
+      if (scope.kind !== 'read') return changing(scope, () => stmt.all(parameters));
+      const key = scope.tables === 0 ? undefined : resultKey(sql, parameters);
       if (key === undefined) return stmt.all(parameters);
       // Callers get their own array (Kysely's migrator sorts one in place); the rows are shared, frozen.
-      const kept = results.get(key) ?? results.set(key, stmt.all(parameters));
+      const kept = results.get(scope.tables, key) ?? results.set(scope.tables, key, stmt.all(parameters));
       return kept.slice();
     },
     run(parameters: ReadonlyArray<unknown>) {
-      try {
-        return stmt.run(parameters);
-      } finally {
-        if (!cacheable) results.clear();
-      }
+      return changing(currentScope(), () => stmt.run(parameters));
     },
     iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
-      if (!cacheable) results.clear();
+      results.changed(currentScope());
       return stmt.iterate(parameters);
     },
   } as SqliteStatement;
@@ -84,7 +97,7 @@ function withResultCache(stmt: SQLite.Statement, sql: string, results: SqliteRes
 export async function openSqliteMetadata(file: string): Promise<KyselyMetadataStore> {
   const database = configureSqlite(new SQLite(file));
   const dataVersion = database.prepare('PRAGMA data_version').pluck();
-  const results = new SqliteResultCache(() => dataVersion.get());
+  const results = new SqliteResultCache(() => dataVersion.get(), new StatementScopes(() => schemaFacts(database)));
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(database, results) }) });
   await migrateToLatest(db, 'sqlite');
   return new KyselyMetadataStore(db);
@@ -110,4 +123,20 @@ export function configureSqlite(database: SQLite.Database): SQLite.Database {
   // Sorts and temporary indexes (tag listings) stay in memory instead of temporary files.
   database.pragma('temp_store = MEMORY');
   return database;
+}
+
+/**
+ * The tables of `database`, and whether a statement can change only the tables it names: no
+ * views, triggers, virtual tables or foreign keys with actions (see StatementScopes).
+ */
+export function schemaFacts(database: SQLite.Database): SchemaFacts {
+  const objects = database.prepare("select type, name, coalesce(sql, '') as sql from sqlite_master").all() as { type: string; name: string; sql: string }[];
+  const tables = objects.filter((o) => o.type === 'table' && !o.name.startsWith('sqlite_')).map((o) => o.name);
+  let safe = !objects.some((o) => o.type === 'view' || o.type === 'trigger' || (o.type === 'table' && /^\s*create\s+virtual\b/i.test(o.sql)));
+  for (const table of tables) {
+    if (!safe) break;
+    const keys = database.prepare('select on_update, on_delete from pragma_foreign_key_list(?)').all(table) as { on_update: string; on_delete: string }[];
+    safe = keys.every((k) => /^(NO ACTION|RESTRICT)$/i.test(k.on_update) && /^(NO ACTION|RESTRICT)$/i.test(k.on_delete));
+  }
+  return { tables, safe };
 }
