@@ -28,7 +28,7 @@ export function cachingStatements(database: SQLite.Database, results?: SqliteRes
     prepare(sql: string): SqliteStatement {
       let stmt = cache.get(sql);
       if (stmt === undefined || (stmt as unknown as { busy: boolean }).busy) {
-        stmt = results ? withResultCache(database.prepare(sql), sql, results) : (database.prepare(sql) as unknown as SqliteStatement);
+        stmt = results ? withResultCache(database, database.prepare(sql), sql, results) : (database.prepare(sql) as unknown as SqliteStatement);
         if (cache.size >= STATEMENT_CACHE_MAX) cache.clear();
         if (!cache.has(sql)) cache.set(sql, stmt);
       }
@@ -42,8 +42,13 @@ export function cachingStatements(database: SQLite.Database, results?: SqliteRes
   };
 }
 
-/** `stmt` as Kysely uses it, answering from `results` when it is a read-only query. */
-function withResultCache(stmt: SQLite.Statement, sql: string, results: SqliteResultCache): SqliteStatement {
+/**
+ * `stmt` as Kysely uses it, answering from `results` when it is a read-only query outside a
+ * transaction. Inside one, reads go to SQLite: its snapshot, not results kept from before (which
+ * another process's commit may have outdated in this event-loop turn), is what the transaction's
+ * writes are checked against (GC's marks, quota usage).
+ */
+function withResultCache(database: SQLite.Database, stmt: SQLite.Statement, sql: string, results: SqliteResultCache): SqliteStatement {
   const query = stmt.reader && stmt.readonly; // SQLite calls begin, commit and the like read-only too
   let scope = results.scopeOf(sql, query);
   let generation = results.generation;
@@ -73,7 +78,7 @@ function withResultCache(stmt: SQLite.Statement, sql: string, results: SqliteRes
     all(parameters: ReadonlyArray<unknown>): unknown[] {
       const scope = currentScope();
       if (scope.kind !== 'read') return changing(scope, () => stmt.all(parameters));
-      const key = scope.tables === 0 ? undefined : resultKey(sql, parameters);
+      const key = scope.tables === 0 || database.inTransaction ? undefined : resultKey(sql, parameters);
       if (key === undefined) return stmt.all(parameters);
       // Callers get their own array (Kysely's migrator sorts one in place); the rows are shared, frozen.
       const kept = results.get(scope.tables, key) ?? results.set(scope.tables, key, stmt.all(parameters));

@@ -168,6 +168,21 @@ describe('SqliteResultCache with statement scopes: a write drops only what it ma
     assert.deepEqual(read('select name from t order by name').rows, [{ name: 't1' }]);
   });
 
+  it('answers reads inside a transaction from SQLite, not from results kept before it', () => {
+    assert.deepEqual(read('select name from u order by name').rows, [{ name: 'u1' }]);
+    // Another process commits within this event-loop turn (data_version is checked once per turn).
+    const other = new SQLite(join(dir, 'scope.db'));
+    try {
+      other.prepare('insert into u (name) values (?)').run('from-cli');
+    } finally {
+      other.close();
+    }
+    write('begin');
+    assert.deepEqual(read('select name from u order by name').rows, [{ name: 'from-cli' }, { name: 'u1' }]);
+    assert.equal(read('select name from u order by name').cached, false, 'nor kept inside it');
+    write('commit');
+  });
+
   it('with a trigger in the schema, any write drops everything', () => {
     write("create trigger t_copy after insert on t begin insert into u (name) values (new.name || '-copy'); end");
     assert.deepEqual(read('select name from u order by name').rows, [{ name: 'u1' }]);
