@@ -130,7 +130,6 @@ export interface SigningKeyStore {
   insert(key: SigningKeyRecord): Promise<void>;
 }
 
-/** Everything authentication and authorization keep in the metadata database. */
 /**
  * A counter that every write to credentials increments in its own transaction: a password set,
  * a user disabled, enabled, made or unmade admin, or deleted, a token revoked or deleted, a
@@ -142,6 +141,7 @@ export interface CredentialChanges {
   version(): Promise<number>;
 }
 
+/** Everything authentication and authorization keep in the metadata database. */
 export interface AuthStore {
   readonly credentialChanges: CredentialChanges;
   readonly users: UserDirectory;

@@ -12,9 +12,6 @@ interface Group {
   bytes: number;
 }
 
-/** Every table (a read's mask when statements are not scoped). */
-const ALL_TABLES = ~0;
-
 /**
  * Results of the embedded database's read-only statements, by SQL text and parameter values,
  * for as long as nothing can have changed them. Every /v2 read resolves an image, a blob link, a
@@ -24,7 +21,7 @@ const ALL_TABLES = ~0;
  * Correctness rests on two rules, both cheap:
  * - Once a statement of this connection that is not a read-only query has run, every result it
  *   may have changed is dropped: those reading a table it writes (StatementScopes names the
- *   tables; without them, or for `rollback`, DDL and anything unrecognised, all results). A read
+ *   tables; for `rollback`, DDL and anything unrecognised, all results). A read
  *   inside a transaction that is later rolled back is therefore never served after the rollback.
  * - Other connections (the `berth` CLI writing the same file, a second process) are seen through
  *   `PRAGMA data_version`, which changes for this connection whenever another one commits. It is
@@ -45,21 +42,19 @@ export class SqliteResultCache {
     this.checkedThisTurn = false;
   };
 
-  /** Without `scopes` every statement that is not a read-only query empties the whole cache. */
   constructor(
     private readonly readDataVersion: () => unknown,
-    private readonly scopes?: StatementScopes,
+    private readonly scopes: StatementScopes,
   ) {}
 
   /** Bumped whenever statement scopes may have changed (the schema); a scope kept from before must be asked for again. */
   get generation(): number {
-    return this.scopes?.generation ?? 0;
+    return this.scopes.generation;
   }
 
   /** What running `sql` reads or changes; `query`: a read-only statement returning rows. */
   scopeOf(sql: string, query: boolean): StatementScope {
-    if (this.scopes) return this.scopes.of(sql, query);
-    return query && !/^\s*pragma\b/i.test(sql) ? { kind: 'read', tables: ALL_TABLES } : { kind: 'all' };
+    return this.scopes.of(sql, query);
   }
 
   /** The kept result for `key` of a query reading `tables`, or undefined (then run it and `set` the rows). */
@@ -71,7 +66,7 @@ export class SqliteResultCache {
       if (version !== this.dataVersion) {
         this.dataVersion = version;
         this.clear(); // another connection committed: anything, the schema too, may have changed
-        this.scopes?.forget();
+        this.scopes.forget();
         return undefined;
       }
     }
@@ -103,7 +98,7 @@ export class SqliteResultCache {
     if (scope.kind === 'none' || scope.kind === 'read') return;
     if (scope.kind === 'all') {
       this.clear();
-      this.scopes?.forget(); // DDL, or a rollback of it
+      this.scopes.forget(); // DDL, or a rollback of it
       return;
     }
     for (const [tables, group] of this.groups) {

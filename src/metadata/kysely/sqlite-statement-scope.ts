@@ -36,31 +36,13 @@ const NONE: StatementScope = { kind: 'none' };
 export class StatementScopes {
   private facts: SchemaFacts | undefined;
   private bits = new Map<string, number>();
-  private readonly scopes = new Map<string, StatementScope>();
-  /** Bumped by forget(): scopes handed out before may be stale. */
+  /** Bumped by forget(): scopes handed out before may be stale (holders keep one with its generation). */
   generation = 0;
 
   constructor(private readonly readSchema: () => SchemaFacts) {}
 
   /** The scope of `sql`; `readonly`: the prepared statement is a query that changes nothing. */
   of(sql: string, readonly: boolean): StatementScope {
-    let scope = this.scopes.get(sql);
-    if (scope === undefined) {
-      scope = this.classify(sql, readonly);
-      if (this.scopes.size >= 1000) this.scopes.clear();
-      this.scopes.set(sql, scope);
-    }
-    return scope;
-  }
-
-  /** After the schema may have changed (DDL here, a commit of another connection): read it again. */
-  forget(): void {
-    this.facts = undefined;
-    this.scopes.clear();
-    this.generation++;
-  }
-
-  private classify(sql: string, readonly: boolean): StatementScope {
     const first = /^\s*([A-Za-z]+)/.exec(sql)?.[1]?.toLowerCase() ?? '';
     if (NO_CHANGE.has(first)) return NONE;
     if (!DATA.has(first)) return ALL;
@@ -74,6 +56,12 @@ export class StatementScopes {
     }
     if (readonly) return { kind: 'read', tables };
     return facts.safe && tables !== 0 ? { kind: 'write', tables } : ALL;
+  }
+
+  /** After the schema may have changed (DDL here, a commit of another connection): read it again. */
+  forget(): void {
+    this.facts = undefined;
+    this.generation++;
   }
 
   private schema(): SchemaFacts {

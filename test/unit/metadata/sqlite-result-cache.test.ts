@@ -27,7 +27,7 @@ describe('SqliteResultCache over cachingStatements', () => {
     database.pragma('journal_mode = WAL');
     database.exec('create table t (name text primary key, data blob)');
     const version = database.prepare('PRAGMA data_version').pluck();
-    results = new SqliteResultCache(() => version.get());
+    results = new SqliteResultCache(() => version.get(), new StatementScopes(() => schemaFacts(database)));
     db = cachingStatements(database, results);
     await nextTurn();
   });
