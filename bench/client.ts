@@ -195,7 +195,7 @@ async function pullBlobWithCurl(registry: Registry, name: string, digest: string
     execFile('bash', ['-c', script], { maxBuffer: 1024 * 1024 }, (err, out, errOut) => (err ? reject(new Error(`curl GET ${url}: ${errOut || err.message}`)) : resolve({ stdout: out, stderr: errOut })));
   });
   const [status, size] = stderr.trim().split(' ');
-  if (status !== '200') throw new Error(`GET blob ${name}: HTTP ${status}`);
+  if (status !== '200') throw new Error(`GET blob ${name}: HTTP ${status} (curl's stderr: ${stderr.trim()})`);
   if (verify && `sha256:${stdout.trim().split(/\s+/)[0]}` !== digest) throw new Error(`pulled blob ${digest} does not match its digest`);
   return Number(size);
 }

@@ -78,6 +78,12 @@ export interface Scenario {
   title: string;
   /** Only meaningful against Berth (the extension API). */
   berthOnly?: boolean;
+  /**
+   * Its timing depends on allocating many inodes, so it must not start within 30 s of another
+   * registry deleting many files (see DELETE_SETTLE_SECONDS in run.ts): the reference removes
+   * about 12 files and directories per small image it takes (strace: 24,000 unlinkat in its d).
+   */
+  createsManyFiles?: boolean;
   setup?(r: Registry, sizes: Sizes, state: RunState): Promise<unknown>;
   run(r: Registry, sizes: Sizes, state: RunState, prepared: unknown): Promise<Metric[]>;
 }
@@ -189,6 +195,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'd',
     title: 'push many small images (4 KiB layer + config + manifest), 16 at a time',
+    createsManyFiles: true,
     async setup(_r, sizes) {
       return Array.from({ length: sizes.smallImages }, (_, i) => smallImage(i));
     },
