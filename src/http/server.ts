@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import { closeConnectionsWithBodiesInFlight } from './connection-reuse.ts';
 import { sweepIdleConnectionsSafely } from './idle-sweep.ts';
+import { LazyRequestLogger } from './lazy-request-logger.ts';
 import { notFound } from './envelope.ts';
 import { registerMetrics } from './metrics.ts';
 import { extPlugin } from './ext/ext-plugin.ts';
@@ -35,6 +36,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'traceId' }),
     genReqId: newTraceId,
+    childLoggerFactory: LazyRequestLogger.factory,
     // Large pushes take as long as they take; idle sockets and slow headers are cut instead.
     requestTimeout: 0,
     // Idle sockets, also mid-body: a client that stalls (a body shorter than its Content-Length)
@@ -55,8 +57,10 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
   });
   closeConnectionsWithBodiesInFlight(app);
   if (services.metrics) registerMetrics(app, services.metrics);
+  // The access line goes through the server's logger, with the trace id a request's logger would
+  // add: the request's own logger then is never made for a request that logs nothing else.
   app.addHook('onResponse', async (req, reply) => {
-    req.log.info({ method: req.method, url: req.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    app.log.info({ traceId: req.id, method: req.method, url: req.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
