@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import { closeConnectionsWithBodiesInFlight } from './connection-reuse.ts';
 import { sweepIdleConnectionsSafely } from './idle-sweep.ts';
 import { LazyRequestLogger } from './lazy-request-logger.ts';
-import { notFound } from './envelope.ts';
+import { envelopeError, notFound } from './envelope.ts';
+import { sendOciError, toRegistryError } from './oci/oci-errors.ts';
 import { registerMetrics } from './metrics.ts';
 import { extPlugin } from './ext/ext-plugin.ts';
 import { ociPlugin } from './oci/oci-plugin.ts';
@@ -29,6 +30,16 @@ const TRACE_COUNTER_SPAN = 2 ** 48;
 let tracePrefix = randomBytes(6).toString('hex');
 let traceCounter = Math.floor(Math.random() * 2 ** 32);
 
+/**
+ * A URL Fastify's router cannot take (bad percent-encoding, an over-long parameter), answered in
+ * the error format of the API it was meant for rather than Fastify's own JSON.
+ */
+function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const error = toRegistryError(err);
+  if (req.url === '/v2' || req.url.startsWith('/v2/')) sendOciError(reply, error, req.method === 'HEAD');
+  else envelopeError(error, req, reply);
+}
+
 /** The HTTP edge: one Fastify instance with the `/v2` scope and the operational endpoints. */
 export async function createHttpServer(services: HttpServices, logger: Logger): Promise<FastifyInstance> {
   const headersTimeout = services.options.headersTimeoutMs ?? 30_000;
@@ -37,6 +48,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'traceId' }),
     genReqId: newTraceId,
     childLoggerFactory: LazyRequestLogger.factory,
+    frameworkErrors: answerFrameworkError,
     // Large pushes take as long as they take; idle sockets and slow headers are cut instead.
     requestTimeout: 0,
     // Idle sockets, also mid-body: a client that stalls (a body shorter than its Content-Length)

@@ -1,9 +1,16 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply } from 'fastify';
 import { isRegistryError, RegistryError } from '../../domain/errors.ts';
 
-/** Normalises anything thrown into a RegistryError; unknown errors become a generic 500. */
+/**
+ * Normalises anything thrown into a RegistryError: Fastify's own 4xx errors (a request it refused
+ * before the handler) keep their status; unknown errors become a generic 500.
+ */
 export function toRegistryError(err: unknown): RegistryError {
   if (isRegistryError(err)) return err;
+  const status = (err as FastifyError | undefined)?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new RegistryError(status === 415 ? 'UNSUPPORTED' : 'PARAMETER_INVALID', (err as Error).message.slice(0, 300), undefined, { status });
+  }
   return new RegistryError('INTERNAL', undefined, undefined, { cause: err });
 }
 

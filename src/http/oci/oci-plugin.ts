@@ -15,6 +15,16 @@ import { ALLOWED_METHODS, matchOciRoute, type OciRoute, ROUTE_METRIC_KIND } from
 
 const API_VERSION = 'registry/2.0';
 
+/** A Content-Type Fastify accepts (`type/subtype`, then optional parameters), as its own parser decides. */
+const MEDIA_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(?:;|$)/;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** A Content-Type header Fastify would have refused, set aside by the /v2 scope (see ociPlugin). */
+    contentTypeAsSent: string | undefined;
+  }
+}
+
 interface Ctx {
   req: FastifyRequest;
   reply: FastifyReply;
@@ -109,6 +119,21 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
   // Bodies are streamed by the handlers themselves: no parser may consume them.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+  // Fastify refuses a request whose Content-Type is empty or not `type/subtype` with its own 415,
+  // before any handler: a POST starting an upload with `Content-Type: ` failed so. Nothing here
+  // parses a body by its type (blobs are bytes; a manifest's type is checked against its
+  // mediaType), so such a header is set aside for the handler and hidden from Fastify's parser.
+  app.decorateRequest('contentTypeAsSent', undefined);
+  app.addHook('onRequest', (req, _reply, done) => {
+    const type = req.headers['content-type'];
+    if (type !== undefined && !MEDIA_TYPE.test(type)) {
+      req.contentTypeAsSent = type;
+      delete req.headers['content-type'];
+    }
+    done();
+  });
+  // Anything Fastify refuses before the handler still answers in the /v2 error format.
+  app.setErrorHandler((err, req, reply) => sendOciError(reply, toRegistryError(err), req.method === 'HEAD'));
 
   const location = (path: string): string => `${s.options.baseUrl ?? ''}${path}`;
 
@@ -239,7 +264,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
         throw new RegistryError('MANIFEST_INVALID', `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, undefined, { status: 413 });
       }
       const body = await readLimited(req.raw, MAX_MANIFEST_BYTES);
-      const result = await s.manifests.put(name, reference, body, req.headers['content-type'], pushContext(ctx));
+      const result = await s.manifests.put(name, reference, body, req.headers['content-type'] ?? req.contentTypeAsSent, pushContext(ctx));
       await s.auth.audit.record({ actor: ctx.principal?.name ?? '', action: 'push', target: name, ip: req.ip, detail: `${reference} ${result.digest}` });
       reply.code(201).header('location', location(`/v2/${name}/manifests/${result.digest}`)).header('docker-content-digest', result.digest);
       if (result.subject) reply.header('oci-subject', result.subject);

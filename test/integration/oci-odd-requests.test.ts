@@ -1,0 +1,100 @@
+/**
+ * Requests real or broken clients send that Fastify would refuse before Berth's handlers, in its
+ * own JSON: an empty or malformed Content-Type (Fastify: 415 for any such POST, PUT or PATCH,
+ * bodiless or not) and URLs its router cannot decode. /v2 takes the first as if the header were
+ * absent and answers the second in the /v2 error format; the management API in its envelope.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { configBlob, describe as descriptor, imageManifest, OCI_CONFIG, OCI_LAYER_GZIP, randomBlob, relative, uniqueName } from '../support/oci-fixtures.ts';
+import { head, rawRequest, type RawResponse } from '../support/raw-http.ts';
+import { startTestServer, type TestServer } from '../support/test-server.ts';
+
+describe('odd requests on /v2 and the management API', () => {
+  let server: TestServer;
+
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  /** One request on its own connection, with the admin's credentials and exactly `headers` otherwise. */
+  function send(method: string, path: string, headers: Record<string, string | number>, body: Buffer | string = ''): Promise<RawResponse> {
+    const bytes = Buffer.from(body);
+    const request = Buffer.concat([
+      Buffer.from(head(method, path, { host: 'localhost', authorization: server.authorization, connection: 'close', 'content-length': bytes.length, ...headers }), 'latin1'),
+      bytes,
+    ]);
+    return rawRequest(server.baseUrl, request);
+  }
+
+  // Blob uploads never look at Content-Type. A manifest's says which type it is: an empty one
+  // (nothing before any `;`) is as if absent; anything else must match the manifest's mediaType.
+  for (const [contentType, manifestStatus] of [['', 201], [';;;', 201], ['undefined', 400], ['octet stream', 400]] as const) {
+    it(`uploads with Content-Type ${JSON.stringify(contentType)} are taken, a manifest with it answers ${manifestStatus}`, async () => {
+      const name = uniqueName('odd-type');
+      const config = configBlob();
+      const layer = randomBlob(3000);
+
+      // A session, then the layer in a PATCH and a bodiless PUT; the config in one POST.
+      const started = await send('POST', `/v2/${name}/blobs/uploads/`, { 'content-type': contentType });
+      assert.equal(started.status, 202, started.raw);
+      const location = relative(started.headers.location!);
+      const patched = await send('PATCH', location, { 'content-type': contentType }, layer.bytes);
+      assert.equal(patched.status, 202, patched.raw);
+      const closed = await send('PUT', `${location}${location.includes('?') ? '&' : '?'}digest=${layer.digest}`, { 'content-type': contentType });
+      assert.equal(closed.status, 201, closed.raw);
+      const monolithic = await send('POST', `/v2/${name}/blobs/uploads/?digest=${config.digest}`, { 'content-type': contentType }, config.bytes);
+      assert.equal(monolithic.status, 201, monolithic.raw);
+
+      const manifest = imageManifest({ config: descriptor(config, OCI_CONFIG), layers: [descriptor(layer, OCI_LAYER_GZIP)] });
+      const put = await send('PUT', `/v2/${name}/manifests/v1`, { 'content-type': contentType }, manifest.bytes);
+      assert.equal(put.status, manifestStatus, put.raw);
+      if (manifestStatus === 400) {
+        assert.equal((JSON.parse(put.body) as { errors: { code: string }[] }).errors[0]!.code, 'MANIFEST_INVALID');
+        const retried = await send('PUT', `/v2/${name}/manifests/v1`, { 'content-type': manifest.mediaType }, manifest.bytes);
+        assert.equal(retried.status, 201, retried.raw);
+      } else {
+        assert.equal(put.headers['docker-content-digest'], manifest.digest);
+      }
+
+      const pulled = await server.fetch(`/v2/${name}/blobs/${layer.digest}`);
+      assert.equal(pulled.status, 200);
+      assert.deepEqual(Buffer.from(await pulled.arrayBuffer()), layer.bytes);
+      const got = await server.fetch(`/v2/${name}/manifests/v1`, { headers: { accept: manifest.mediaType } });
+      assert.equal(got.status, 200);
+      assert.equal(got.headers.get('content-type'), manifest.mediaType);
+    });
+  }
+
+  it("a manifest's Content-Type that contradicts its mediaType is still refused", async () => {
+    const name = uniqueName('odd-type');
+    const config = configBlob();
+    const manifest = imageManifest({ config: descriptor(config, OCI_CONFIG), layers: [] });
+    const res = await send('PUT', `/v2/${name}/manifests/v1`, { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json' }, manifest.bytes);
+    assert.equal(res.status, 400, res.raw);
+    assert.equal((JSON.parse(res.body) as { errors: { code: string }[] }).errors[0]!.code, 'MANIFEST_INVALID');
+  });
+
+  it('a URL the router cannot decode is a 400 in the /v2 error format, or in the envelope', async () => {
+    for (const path of ['/v2/demo/docker/app/manifests/%zz', '/v2/demo/docker/%E0%A4%A/tags/list']) {
+      const res = await send('GET', path, {});
+      assert.equal(res.status, 400, res.raw);
+      const body = JSON.parse(res.body) as { errors: { code: string; message: string }[] };
+      assert.equal(body.errors[0]!.code, 'PARAMETER_INVALID', res.body);
+      assert.match(body.errors[0]!.message, /not a valid url component/);
+    }
+    const head = await send('HEAD', '/v2/demo/docker/app/manifests/%zz', {});
+    assert.equal(head.status, 400);
+    assert.equal(head.body, '');
+
+    const ext = await send('GET', '/docker/api/v1/%zz', {});
+    assert.equal(ext.status, 400, ext.raw);
+    const envelope = JSON.parse(ext.body) as { code: number; message: string; data: null; traceId: string };
+    assert.notEqual(envelope.code, 0);
+    assert.equal(envelope.data, null);
+    assert.ok(envelope.traceId);
+  });
+});
