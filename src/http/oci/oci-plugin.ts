@@ -133,7 +133,11 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
     done();
   });
   // Anything Fastify refuses before the handler still answers in the /v2 error format.
-  app.setErrorHandler((err, req, reply) => sendOciError(reply, toRegistryError(err), req.method === 'HEAD'));
+  app.setErrorHandler((err, req, reply) => {
+    const error = toRegistryError(err);
+    if (error.status >= 500) req.log.error({ err }, 'request failed');
+    return sendOciError(reply, error, req.method === 'HEAD');
+  });
 
   const location = (path: string): string => `${s.options.baseUrl ?? ''}${path}`;
 
