@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Bindings, ChildLoggerOptions } from 'pino';
 
 type LogArgs = [unknown, ...unknown[]];
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /**
  * A request's logger that becomes a child of the server's logger (with the request's trace id)
@@ -38,31 +39,36 @@ export class LazyRequestLogger {
   }
 
   fatal(...args: LogArgs): void {
-    (this.logger.fatal as (...a: LogArgs) => void)(...args);
+    this.forward('fatal', args);
   }
 
   error(...args: LogArgs): void {
-    (this.logger.error as (...a: LogArgs) => void)(...args);
+    this.forward('error', args);
   }
 
   warn(...args: LogArgs): void {
-    (this.logger.warn as (...a: LogArgs) => void)(...args);
+    this.forward('warn', args);
   }
 
   info(...args: LogArgs): void {
-    (this.logger.info as (...a: LogArgs) => void)(...args);
+    this.forward('info', args);
   }
 
   debug(...args: LogArgs): void {
-    (this.logger.debug as (...a: LogArgs) => void)(...args);
+    this.forward('debug', args);
   }
 
   trace(...args: LogArgs): void {
-    (this.logger.trace as (...a: LogArgs) => void)(...args);
+    this.forward('trace', args);
   }
 
   silent(...args: LogArgs): void {
-    (this.logger.silent as (...a: LogArgs) => void)(...args);
+    this.forward('silent', args);
+  }
+
+  private forward(level: Level, args: LogArgs): void {
+    const logger = this.logger;
+    (logger[level] as (...a: LogArgs) => void).apply(logger, args);
   }
 
   child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {

@@ -6,7 +6,7 @@ import { closeConnectionsWithBodiesInFlight } from './connection-reuse.ts';
 import { sweepIdleConnectionsSafely } from './idle-sweep.ts';
 import { LazyRequestLogger } from './lazy-request-logger.ts';
 import { envelopeError, notFound } from './envelope.ts';
-import { sendOciError, toRegistryError } from './oci/oci-errors.ts';
+import { answerOciError } from './oci/oci-errors.ts';
 import { registerMetrics } from './metrics.ts';
 import { extPlugin } from './ext/ext-plugin.ts';
 import { ociPlugin } from './oci/oci-plugin.ts';
@@ -35,9 +35,8 @@ let traceCounter = Math.floor(Math.random() * 2 ** 32);
  * the error format of the API it was meant for rather than Fastify's own JSON.
  */
 function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
-  const error = toRegistryError(err);
-  if (req.url === '/v2' || req.url.startsWith('/v2/')) sendOciError(reply, error, req.method === 'HEAD');
-  else envelopeError(error, req, reply);
+  if (req.url === '/v2' || req.url.startsWith('/v2/')) answerOciError(req, reply, err);
+  else envelopeError(err, req, reply);
 }
 
 /** The HTTP edge: one Fastify instance with the `/v2` scope and the operational endpoints. */

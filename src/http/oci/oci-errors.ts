@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isRegistryError, RegistryError } from '../../domain/errors.ts';
 
 /**
@@ -28,4 +28,11 @@ export function sendOciError(reply: FastifyReply, err: RegistryError, head: bool
   }
   const body = { errors: [{ code: err.code, message: err.message, detail: err.detail ?? null }] };
   return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
+}
+
+/** Answers `err` in the /v2 error format (also the token endpoint's), logging it when it is a 5xx. */
+export function answerOciError(req: FastifyRequest, reply: FastifyReply, err: unknown, logMessage = 'request failed'): FastifyReply {
+  const error = toRegistryError(err);
+  if (error.status >= 500) req.log.error({ err: error.cause ?? err }, logMessage);
+  return sendOciError(reply, error, req.method === 'HEAD');
 }

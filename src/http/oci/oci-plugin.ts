@@ -10,7 +10,7 @@ import { MAX_PAGE, parsePageQuery } from '../../registry/listings.ts';
 import type { ChunkRange, PushContext } from '../../registry/uploads.ts';
 import type { HttpServices } from '../services.ts';
 import { bearerChallenge, repositoryScope, requestBase } from '../token/challenge.ts';
-import { sendOciError, toRegistryError } from './oci-errors.ts';
+import { answerOciError } from './oci-errors.ts';
 import { ALLOWED_METHODS, matchOciRoute, type OciRoute, ROUTE_METRIC_KIND } from './oci-router.ts';
 
 const API_VERSION = 'registry/2.0';
@@ -133,11 +133,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
     done();
   });
   // Anything Fastify refuses before the handler still answers in the /v2 error format.
-  app.setErrorHandler((err, req, reply) => {
-    const error = toRegistryError(err);
-    if (error.status >= 500) req.log.error({ err }, 'request failed');
-    return sendOciError(reply, error, req.method === 'HEAD');
-  });
+  app.setErrorHandler((err, req, reply) => answerOciError(req, reply, err));
 
   const location = (path: string): string => `${s.options.baseUrl ?? ''}${path}`;
 
@@ -214,9 +210,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
       }
       return await dispatch(ctx, route);
     } catch (err) {
-      const error = toRegistryError(err);
-      if (error.status >= 500) req.log.error({ err: (err as Error)?.cause ?? err }, 'request failed');
-      return sendOciError(reply, error, head);
+      return answerOciError(req, reply, err);
     }
   };
 

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Action, Grant, Principal } from '../../auth/principal.ts';
 import { RegistryError } from '../../domain/errors.ts';
 import { parseRepositoryName } from '../../domain/names.ts';
-import { sendOciError, toRegistryError } from '../oci/oci-errors.ts';
+import { answerOciError } from '../oci/oci-errors.ts';
 import type { HttpServices } from '../services.ts';
 import { TOKEN_PATH, TOKEN_SERVICE_NAME } from './challenge.ts';
 
@@ -100,12 +100,6 @@ export async function tokenPlugin(app: FastifyInstance, opts: { services: HttpSe
     return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').type('application/json').send(JSON.stringify(body));
   }
 
-  function fail(reply: FastifyReply, err: unknown, req: FastifyRequest): FastifyReply {
-    const error = toRegistryError(err);
-    if (error.status >= 500) req.log.error({ err: error.cause ?? err }, 'token request failed');
-    return sendOciError(reply, error, req.method === 'HEAD');
-  }
-
   app.get(TOKEN_PATH, async (req, reply) => {
     try {
       const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
@@ -117,7 +111,7 @@ export async function tokenPlugin(app: FastifyInstance, opts: { services: HttpSe
       }
       return await answer(req, reply, principal, parseScopes(query.getAll('scope')), refreshToken);
     } catch (err) {
-      return fail(reply, err, req);
+      return answerOciError(req, reply, err, 'token request failed');
     }
   });
 
@@ -144,7 +138,7 @@ export async function tokenPlugin(app: FastifyInstance, opts: { services: HttpSe
       }
       throw new RegistryError('PARAMETER_INVALID', 'grant_type must be password or refresh_token');
     } catch (err) {
-      return fail(reply, err, req);
+      return answerOciError(req, reply, err, 'token request failed');
     }
   });
 }
