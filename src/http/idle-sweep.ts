@@ -1,4 +1,5 @@
-import type { Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
+import type { InFlightResponses } from './in-flight.ts';
 
 /**
  * Makes `server.closeIdleConnections()` leave every answer whole.
@@ -14,27 +15,19 @@ import type { Server, ServerResponse } from 'node:http';
  * waits rather than one connection, because Node's sweep cannot be told to skip one; the
  * caller's overall shutdown deadline bounds the wait for a reader that stopped reading.
  */
-export function sweepIdleConnectionsSafely(server: Server): void {
-  const open = new Set<ServerResponse>();
+export function sweepIdleConnectionsSafely(server: Server, inFlight: InFlightResponses): void {
   const sweep = server.closeIdleConnections.bind(server);
   let deferred = false;
 
   const unflushed = () => {
-    for (const res of open) if (res.writableEnded) return true;
+    for (const res of inFlight.open) if (res.writableEnded) return true;
     return false;
   };
-  const settle = (res: ServerResponse) => {
-    open.delete(res);
+  inFlight.onSettled(() => {
     if (deferred && !unflushed()) {
       deferred = false;
       sweep();
     }
-  };
-
-  server.on('request', (_req, res: ServerResponse) => {
-    open.add(res);
-    // 'close' follows 'finish' (the bytes handed to the OS), or ends a connection cut before it.
-    res.once('close', () => settle(res));
   });
   server.closeIdleConnections = () => {
     if (unflushed()) deferred = true;

@@ -42,6 +42,22 @@ export function bodyBytesDone(n: number): void {
   }
 }
 
+/** Body bytes left since the last scavenge above which the end of a body runs one (see bodyEnded). */
+export const BODY_BYTES_AT_END = 1024 * 1024;
+
+/**
+ * A writer has received a whole body. The chunks since the last scavenge (up to
+ * BODY_BYTES_PER_SCAVENGE) would otherwise stay allocated until the next GC, which a quiet
+ * server may not run for a long time; when they are at least BODY_BYTES_AT_END, they are freed
+ * now. Small bodies (a config, a 4 KiB layer) wait for the count as before.
+ */
+export function bodyEnded(): void {
+  if (bodyBytes >= BODY_BYTES_AT_END) {
+    bodyBytes = 0;
+    v8Gc()({ type: 'minor' });
+  }
+}
+
 /**
  * A full collection that compacts the old generation, so that pages left sparse by start-up
  * (module loading, route and schema compilation) go back to the system.

@@ -1,7 +1,7 @@
 import { closeSync, fdatasync, writev, writevSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { bodyBytesDone } from '../../runtime/heap.ts';
+import { bodyBytesDone, bodyEnded } from '../../runtime/heap.ts';
 
 const writevAsync = promisify(writev);
 const fdatasyncAsync = promisify(fdatasync);
@@ -93,6 +93,7 @@ export class FileAppender extends Writable {
   }
 
   override _final(done: (err?: Error | null) => void): void {
+    bodyEnded();
     if (!this.syncAtEnd) return done();
     void (async () => {
       await this.syncing?.catch(() => {});
