@@ -1,5 +1,4 @@
-import type { Server } from 'node:http';
-import type { InFlightResponses } from './in-flight.ts';
+import type { Server, ServerResponse } from 'node:http';
 
 /**
  * Makes `server.closeIdleConnections()` leave every answer whole.
@@ -15,19 +14,27 @@ import type { InFlightResponses } from './in-flight.ts';
  * waits rather than one connection, because Node's sweep cannot be told to skip one; the
  * caller's overall shutdown deadline bounds the wait for a reader that stopped reading.
  */
-export function sweepIdleConnectionsSafely(server: Server, inFlight: InFlightResponses): void {
+export function sweepIdleConnectionsSafely(server: Server): void {
+  const open = new Set<ServerResponse>();
   const sweep = server.closeIdleConnections.bind(server);
   let deferred = false;
 
   const unflushed = () => {
-    for (const res of inFlight.open) if (res.writableEnded) return true;
+    for (const res of open) if (res.writableEnded) return true;
     return false;
   };
-  inFlight.onSettled(() => {
+  const settle = (res: ServerResponse) => {
+    open.delete(res);
     if (deferred && !unflushed()) {
       deferred = false;
       sweep();
     }
+  };
+
+  server.on('request', (_req, res: ServerResponse) => {
+    open.add(res);
+    // 'close' follows 'finish' (the bytes handed to the OS), or ends a connection cut before it.
+    res.once('close', () => settle(res));
   });
   server.closeIdleConnections = () => {
     if (unflushed()) deferred = true;

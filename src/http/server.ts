@@ -3,9 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import { closeConnectionsWithBodiesInFlight } from './connection-reuse.ts';
-import { IdleCompaction } from './idle-compaction.ts';
 import { sweepIdleConnectionsSafely } from './idle-sweep.ts';
-import { InFlightResponses } from './in-flight.ts';
 import { LazyRequestLogger } from './lazy-request-logger.ts';
 import { envelopeError, notFound } from './envelope.ts';
 import { answerOciError } from './oci/oci-errors.ts';
@@ -41,8 +39,6 @@ function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: Fas
   else envelopeError(err, req, reply);
 }
 
-const mib = (bytes: number): number => Math.round(bytes / 1048576);
-
 /** The HTTP edge: one Fastify instance with the `/v2` scope and the operational endpoints. */
 export async function createHttpServer(services: HttpServices, logger: Logger): Promise<FastifyInstance> {
   const headersTimeout = services.options.headersTimeoutMs ?? 30_000;
@@ -66,15 +62,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
     bodyLimit: 1024 * 1024,
   });
 
-  const inFlight = new InFlightResponses(app.server);
-  sweepIdleConnectionsSafely(app.server, inFlight);
-  const idleCompaction = new IdleCompaction(inFlight, {
-    compacted: (before, after, ms) => app.log.debug({ heapBeforeMiB: mib(before), heapAfterMiB: mib(after), ms: Math.round(ms) }, 'heap compacted while idle'),
-  });
-  app.addHook('onClose', (_app, done) => {
-    idleCompaction.stop();
-    done();
-  });
+  sweepIdleConnectionsSafely(app.server);
   // Hooks on every request take a callback: an async hook costs a promise and a microtask more.
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-trace-id', req.id);

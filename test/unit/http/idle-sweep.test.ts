@@ -5,7 +5,6 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sweepIdleConnectionsSafely } from '../../../src/http/idle-sweep.ts';
-import { InFlightResponses } from '../../../src/http/in-flight.ts';
 
 const BODY_BYTES = 64 * 1024 * 1024;
 
@@ -29,7 +28,7 @@ describe('sweepIdleConnectionsSafely', () => {
       res.end(Buffer.alloc(BODY_BYTES, 7));
       resolveEnded(res);
     });
-    sweepIdleConnectionsSafely(server, new InFlightResponses(server));
+    sweepIdleConnectionsSafely(server);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     return { port: (server.address() as AddressInfo).port, ended };
