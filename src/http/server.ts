@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger';
 import { closeConnectionsWithBodiesInFlight } from './connection-reuse.ts';
 import { sweepIdleConnectionsSafely } from './idle-sweep.ts';
 import { LazyRequestLogger } from './lazy-request-logger.ts';
-import { envelopeError, notFound } from './envelope.ts';
+import { envelopeError, notFound, useEnvelope } from './envelope.ts';
 import { answerOciError } from './oci/oci-errors.ts';
 import { registerMetrics } from './metrics.ts';
 import { extPlugin } from './ext/ext-plugin.ts';
@@ -77,6 +77,10 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
     done();
   });
 
+  // Errors Fastify raises in the root scope (a Content-Type it refuses or a JSON body it cannot
+  // parse, also on a path no route matches, before the not-found handler runs) and those of the
+  // operational endpoints answer in the envelope; /v2 and the token service set their own.
+  useEnvelope(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     try {

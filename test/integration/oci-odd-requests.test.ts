@@ -97,4 +97,24 @@ describe('odd requests on /v2 and the management API', () => {
     assert.equal(envelope.data, null);
     assert.ok(envelope.traceId);
   });
+
+  it('a body Fastify refuses before any route answers in the format of the path: envelope, or the token service\'s', async () => {
+    // Unknown paths and paths without a scope of their own: Fastify checks the Content-Type and
+    // parses a JSON body before it knows there is no route.
+    for (const [path, contentType, body, status] of [
+      ['/nope', ';;', 'x', 415],
+      ['/docker/api/nope', 'application/json', '{bad', 400],
+      ['/healthz', 'application/json', '{bad', 400],
+    ] as const) {
+      const res = await send('POST', path, { 'content-type': contentType }, body);
+      assert.equal(res.status, status, `${path}: ${res.raw}`);
+      const envelope = JSON.parse(res.body) as { code: number; message: string; data: null; traceId: string };
+      assert.notEqual(envelope.code, 0, res.body);
+      assert.equal(envelope.data, null);
+      assert.equal(envelope.traceId, res.headers['x-trace-id']);
+    }
+    const token = await send('POST', '/v2/auth', { 'content-type': ';;' }, 'grant_type=password');
+    assert.equal(token.status, 415, token.raw);
+    assert.equal((JSON.parse(token.body) as { errors: { code: string }[] }).errors[0]!.code, 'UNSUPPORTED', token.body);
+  });
 });

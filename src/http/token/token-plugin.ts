@@ -100,6 +100,9 @@ export async function tokenPlugin(app: FastifyInstance, opts: { services: HttpSe
     return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').type('application/json').send(JSON.stringify(body));
   }
 
+  // What Fastify refuses before the handlers (a malformed Content-Type), in the token service's format.
+  app.setErrorHandler((err, req, reply) => answerOciError(req, reply, err, 'token request failed'));
+
   app.get(TOKEN_PATH, async (req, reply) => {
     try {
       const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
