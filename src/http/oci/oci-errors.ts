@@ -30,8 +30,23 @@ export function sendOciError(reply: FastifyReply, err: RegistryError, head: bool
   return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
 }
 
-/** Answers `err` in the /v2 error format (also the token endpoint's), logging it when it is a 5xx. */
+/**
+ * Whether `err` is the client having gone away (its request aborted or its connection closed,
+ * mid-body typically): nothing the server did wrong, and nobody to answer.
+ */
+export function clientGone(req: FastifyRequest, err: unknown): boolean {
+  return !isRegistryError(err) && (req.raw.aborted || req.raw.socket?.destroyed === true);
+}
+
+/**
+ * Answers `err` in the /v2 error format (also the token endpoint's), logging it when it is a 5xx.
+ * A failure because the client went away is logged at info and recorded as a 400, not as a server error.
+ */
 export function answerOciError(req: FastifyRequest, reply: FastifyReply, err: unknown, logMessage = 'request failed'): FastifyReply {
+  if (clientGone(req, err)) {
+    req.log.info({ err: { message: (err as Error)?.message, code: (err as NodeJS.ErrnoException)?.code } }, 'client went away before the answer');
+    return sendOciError(reply, new RegistryError('PARAMETER_INVALID', 'the request was cut short by the client', undefined, { status: 400 }), req.method === 'HEAD');
+  }
   const error = toRegistryError(err);
   if (error.status >= 500) req.log.error({ err: error.cause ?? err }, logMessage);
   return sendOciError(reply, error, req.method === 'HEAD');
