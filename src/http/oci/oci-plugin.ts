@@ -4,6 +4,7 @@ import { type Action, isAuthenticated, type Principal } from '../../auth/princip
 import { parseDigest } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
 import { MAX_MANIFEST_BYTES } from '../../domain/manifest.ts';
+import { ByteBudget } from '../byte-budget.ts';
 import { MediaType } from '../../domain/media-types.ts';
 import { parseRepositoryName } from '../../domain/names.ts';
 import { MAX_PAGE, parsePageQuery } from '../../registry/listings.ts';
@@ -83,27 +84,42 @@ function singleParam(query: URLSearchParams, key: string): string | undefined {
 }
 
 /**
- * Reads a body of at most `limit` bytes; 413 past it. Past the limit it stops reading but leaves
- * the request alone: destroying it would take its socket, and the 413 with it (the connection is
+ * Manifest bytes all requests may hold in memory at once while their bodies arrive: 16 manifests
+ * of the largest size. Without a bound, clients that send all but the last byte of 4 MiB
+ * manifests and stall held 4 MiB each until the idle timeout (150 of them: RSS 690 MiB).
+ */
+export const MANIFEST_BUFFER_BUDGET = 16 * MAX_MANIFEST_BYTES;
+const manifestBuffers = new ByteBudget(MANIFEST_BUFFER_BUDGET);
+
+/**
+ * Reads a body of at most `limit` bytes, each chunk taken from `budget` until the read ends; 413
+ * past the limit, 429 when the budget has no room. Past either it stops reading but leaves the
+ * request alone: destroying it would take its socket, and the answer with it (the connection is
  * closed after the answer, see connection-reuse.ts).
  */
-function readLimited(stream: Readable, limit: number): Promise<Buffer> {
+export function readLimited(stream: Readable, limit: number, budget: ByteBudget): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
     const settle = (err?: Error): void => {
       stream.off('data', onData).off('end', onEnd).off('error', settle).off('close', onClose);
+      budget.give(total);
       if (err) reject(err);
       else resolve(Buffer.concat(chunks, total));
     };
     const onData = (chunk: Buffer): void => {
-      total += chunk.length;
-      if (total <= limit) {
-        chunks.push(chunk);
+      if (total + chunk.length > limit) {
+        stream.pause();
+        settle(new RegistryError('MANIFEST_INVALID', `manifest is larger than ${limit} bytes`, undefined, { status: 413 }));
         return;
       }
-      stream.pause();
-      settle(new RegistryError('MANIFEST_INVALID', `manifest is larger than ${limit} bytes`, undefined, { status: 413 }));
+      if (!budget.take(chunk.length)) {
+        stream.pause();
+        settle(new RegistryError('TOOMANYREQUESTS', 'too many manifests are being received at once; retry shortly', undefined, { headers: { 'retry-after': '1' } }));
+        return;
+      }
+      total += chunk.length;
+      chunks.push(chunk);
     };
     const onEnd = (): void => settle();
     // 'end' comes before 'close': a close first is a client gone mid-body.
@@ -261,7 +277,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
       if (declared !== undefined && declared > MAX_MANIFEST_BYTES) {
         throw new RegistryError('MANIFEST_INVALID', `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, undefined, { status: 413 });
       }
-      const body = await readLimited(req.raw, MAX_MANIFEST_BYTES);
+      const body = await readLimited(req.raw, MAX_MANIFEST_BYTES, manifestBuffers);
       const result = await s.manifests.put(name, reference, body, req.headers['content-type'] ?? req.contentTypeAsSent, pushContext(ctx));
       await s.auth.audit.record({ actor: ctx.principal?.name ?? '', action: 'push', target: name, ip: req.ip, detail: `${reference} ${result.digest}` });
       reply.code(201).header('location', location(`/v2/${name}/manifests/${result.digest}`)).header('docker-content-digest', result.digest);
