@@ -30,12 +30,17 @@ export function sendOciError(reply: FastifyReply, err: RegistryError, head: bool
   return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
 }
 
+/** The errors a request body fails with when its connection closes before the body's end. */
+const CUT_SHORT = new Set(['ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
 /**
- * Whether `err` is the client having gone away (its request aborted or its connection closed,
- * mid-body typically): nothing the server did wrong, and nobody to answer.
+ * Whether `err` is the client having gone away mid-request: an error of a body cut short, on a
+ * request that was indeed aborted. Nothing the server did wrong, and nobody to answer. (A store
+ * failing mid-body also ends the request early, but with its own error: still a 500.)
  */
 export function clientGone(req: FastifyRequest, err: unknown): boolean {
-  return !isRegistryError(err) && (req.raw.aborted || req.raw.socket?.destroyed === true);
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return !isRegistryError(err) && code !== undefined && CUT_SHORT.has(code) && (req.raw.aborted || req.raw.socket?.destroyed === true);
 }
 
 /**
