@@ -70,9 +70,10 @@ export class Manifests {
   ) {}
 
   /**
-   * The manifest for a tag or digest. When the client's Accept excludes the stored type and the
-   * stored manifest is an index, the linux/amd64 child is served instead (as Docker expects of
-   * clients that cannot read indexes); otherwise MANIFEST_UNKNOWN explains the mismatch.
+   * The manifest for a tag or digest. By tag, when the client's Accept excludes the stored type
+   * and the stored manifest is an index, the linux/amd64 child is served instead (as Docker
+   * expects of clients that cannot read indexes); otherwise MANIFEST_UNKNOWN explains the
+   * mismatch. By digest, always the manifest with that digest.
    */
   async get(name: string, reference: string, accept?: string): Promise<ManifestWithContent> {
     const ref = lookupReference(reference, name);
@@ -85,6 +86,9 @@ export class Manifests {
       found = { imageId: image.id, manifest };
     }
     const { imageId, manifest } = found;
+    // A digest names exactly one manifest: the client gets it whatever its Accept header says
+    // (an index asked for by digest is never swapped for one of its children).
+    if (ref.kind === 'digest') return manifest;
     const accepted = acceptedTypes(accept);
     if (!accepted || accepted.has(manifest.mediaType) || accepted.has('*/*') || ![...accepted].some((t) => MANIFEST_TYPES.has(t) || t.startsWith('application/vnd.docker.distribution.manifest.v1'))) {
       return manifest;
@@ -132,7 +136,8 @@ export class Manifests {
     const children = parsed.manifests.map((m) => m.digest);
     const missingChildren = await this.deps.metadata.manifests.missing(image.id, children);
     if (missingChildren.length > 0) {
-      throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${missingChildren[0]} referenced by the index is not in repository ${name}`, { digest: missingChildren[0], digests: missingChildren }, { status: 400 });
+      // The spec's code for any descriptor the registry does not have, manifests included.
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest ${missingChildren[0]} referenced by the index is not in repository ${name}`, { digest: missingChildren[0], digests: missingChildren });
     }
 
     const { totalSize, facts } = await this.describe(image, parsed, digest);

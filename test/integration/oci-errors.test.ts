@@ -406,18 +406,34 @@ describe('OCI error paths', () => {
       await expectOciError(res, 400, 'MANIFEST_BLOB_UNKNOWN');
     });
 
-    it('an index whose child manifest is missing is refused', async () => {
+    it('an index whose child manifest is missing is refused with MANIFEST_BLOB_UNKNOWN (the spec\'s code for any missing descriptor)', async () => {
       const present = await pushImage(server, name, 'child');
       const absent = imageManifest({ config: descriptorOf(configBlob(), OCI_CONFIG) });
       const index = imageIndex({ manifests: [present.manifest.descriptor, absent.descriptor] });
       const body = await expectOciError(
         await server.fetch(`/v2/${name}/manifests/multi`, { method: 'PUT', headers: { 'content-type': OCI_INDEX }, body: index.bytes }),
         400,
-        'MANIFEST_UNKNOWN',
+        'MANIFEST_BLOB_UNKNOWN',
       );
       assert.match(body.errors[0]!.message, new RegExp(absent.digest));
       const ok = imageIndex({ manifests: [present.manifest.descriptor] });
       await pushManifest(server, name, 'multi', ok);
+    });
+
+    it('an index asked for by digest is that index whatever the Accept header; by tag a narrow Accept gets its linux/amd64 child', async () => {
+      const child = await pushImage(server, name, 'amd64-child');
+      const index = imageIndex({ manifests: [{ ...child.manifest.descriptor, platform: { os: 'linux', architecture: 'amd64' } } as never] });
+      await pushManifest(server, name, 'platforms', index);
+      for (const method of ['GET', 'HEAD']) {
+        const byDigest = await server.fetch(`/v2/${name}/manifests/${index.digest}`, { method, headers: { accept: OCI_MANIFEST } });
+        assert.equal(byDigest.status, 200);
+        assert.equal(byDigest.headers.get('docker-content-digest'), index.digest);
+        assert.equal(byDigest.headers.get('content-type'), OCI_INDEX);
+        if (method === 'GET') assert.deepEqual(Buffer.from(await byDigest.arrayBuffer()), index.bytes);
+      }
+      const byTag = await server.fetch(`/v2/${name}/manifests/platforms`, { headers: { accept: OCI_MANIFEST } });
+      assert.equal(byTag.status, 200);
+      assert.equal(byTag.headers.get('docker-content-digest'), child.manifest.digest);
     });
 
     it('a descriptor whose size contradicts the stored blob is MANIFEST_INVALID', async () => {

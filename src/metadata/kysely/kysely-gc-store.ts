@@ -124,7 +124,7 @@ export async function guardManifestRefs(trx: Db, imageId: number, blobRefs: Dige
   let locked = 0;
   for (const part of chunked(children, IN_CHUNK)) locked += await lockManifests.affected(trx, part, imageId);
   if (locked < children.length) {
-    throw new RegistryError('MANIFEST_UNKNOWN', 'a manifest referenced by the index is no longer in the repository (it was garbage-collected); push it again', { digests: children }, { status: 400 });
+    throw new RegistryError('MANIFEST_BLOB_UNKNOWN', 'a manifest referenced by the index is no longer in the repository (it was garbage-collected); push it again', { digests: children });
   }
 }
 
