@@ -159,13 +159,13 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
     parsed.config = parseDescriptor(body.config, 'config');
     if (body.layers === undefined && mediaType === MediaType.DockerManifest) invalid('layers is required in a Docker schema2 manifest');
     parsed.layers = descriptorList(body.layers, 'layers');
-    const at = artifactType ?? parsed.config.mediaType;
-    parsed.artifactType = at;
+    // An empty artifactType counts as missing (image-spec): the config's media type stands for it.
+    parsed.artifactType = artifactType || parsed.config.mediaType;
   } else if (INDEX_TYPES.has(mediaType)) {
     if (body.config !== undefined || body.layers !== undefined) invalid(`an index (${mediaType}) must not have "config" or "layers"`);
     if (body.manifests === undefined) invalid('manifests is required in an index');
     parsed.manifests = descriptorList(body.manifests, 'manifests');
-    if (artifactType !== undefined) parsed.artifactType = artifactType;
+    if (artifactType) parsed.artifactType = artifactType;
   }
   return parsed;
 }

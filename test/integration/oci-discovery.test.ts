@@ -206,6 +206,12 @@ describe('OCI content discovery workflow', () => {
       for (const d of index.manifests) assert.equal(d.annotations![KEY], expected.get(d.digest));
     });
 
+    it('an empty artifactType filter filters nothing and is not reported as applied', async () => {
+      const { index, res } = await referrers(`/v2/${name}/referrers/${m4.digest}?artifactType=`);
+      assert.equal(res.headers.get('oci-filters-applied'), null);
+      assert.equal(index.manifests.length, 5);
+    });
+
     it('a subject that was never pushed still lists its referrer', async () => {
       const { index } = await referrers(`/v2/${name}/referrers/${m3.digest}`);
       assert.deepEqual(index.manifests.map((d) => d.digest), [cLayer.digest]);

@@ -261,7 +261,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
         return uploadRoute(ctx, route.name, route.id);
       case 'referrers': {
         const digest = parseDigest(route.digest);
-        const artifactType = ctx.query.get('artifactType') ?? undefined;
+        const artifactType = ctx.query.get('artifactType') || undefined; // `?artifactType=` filters nothing
         const result = await s.listings.referrers(route.name, digest, artifactType);
         if (result.filtered) reply.header('oci-filters-applied', 'artifactType');
         // A Buffer, so Fastify sends the media type exactly as the spec names it (no charset).

@@ -142,6 +142,9 @@ describe('parseManifest: image manifests', () => {
     const artifact = ociManifest({ artifactType: 'application/vnd.example.sbom', config: { ...config, mediaType: MediaType.OciEmpty } });
     assert.equal(parse(artifact).artifactType, 'application/vnd.example.sbom');
     assert.equal(parse(ociManifest({ config: { ...config, mediaType: 'application/vnd.example.cfg' } })).artifactType, 'application/vnd.example.cfg');
+    // "If the artifactType is empty or missing in the image manifest, the value of artifactType
+    // MUST be set to the config descriptor mediaType value" (distribution-spec, referrers).
+    assert.equal(parse(ociManifest({ artifactType: '', config: { ...config, mediaType: 'application/vnd.example.cfg' } })).artifactType, 'application/vnd.example.cfg');
   });
 
   it('refuses an artifactType that is not a string', () => {
