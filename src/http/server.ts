@@ -39,6 +39,19 @@ function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: Fas
   else envelopeError(err, req, reply);
 }
 
+/**
+ * The origin form (`/path?query`) of a request target sent in absolute form
+ * (`http://host/path?query`), which RFC 9112 says a server must accept; any other target as sent.
+ */
+export function originForm(req: { url?: string }): string {
+  const url = req.url ?? '/';
+  if (url.charCodeAt(0) === 47 /* '/' */) return url;
+  const absolute = /^https?:\/\/[^/?#]*/i.exec(url);
+  if (!absolute) return url;
+  const rest = url.slice(absolute[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 /** The HTTP edge: one Fastify instance with the `/v2` scope and the operational endpoints. */
 export async function createHttpServer(services: HttpServices, logger: Logger): Promise<FastifyInstance> {
   const headersTimeout = services.options.headersTimeoutMs ?? 30_000;
@@ -48,6 +61,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
     genReqId: newTraceId,
     childLoggerFactory: LazyRequestLogger.factory,
     frameworkErrors: answerFrameworkError,
+    rewriteUrl: originForm,
     // Large pushes take as long as they take; idle sockets and slow headers are cut instead.
     requestTimeout: 0,
     // Idle sockets, also mid-body: a client that stalls (a body shorter than its Content-Length)

@@ -117,4 +117,15 @@ describe('odd requests on /v2 and the management API', () => {
     assert.equal(token.status, 415, token.raw);
     assert.equal((JSON.parse(token.body) as { errors: { code: string }[] }).errors[0]!.code, 'UNSUPPORTED', token.body);
   });
+
+  it('a request target in absolute form (RFC 9112: servers must accept it) is served as its path', async () => {
+    const tags = await send('GET', `${server.baseUrl}/v2/demo/docker/absolute/tags/list`, {});
+    assert.equal(tags.status, 404, tags.raw);
+    assert.equal((JSON.parse(tags.body) as { errors: { code: string }[] }).errors[0]!.code, 'NAME_UNKNOWN');
+    const root = await send('GET', `${server.baseUrl.toUpperCase().replace('HTTP', 'http')}/v2/`, {});
+    assert.equal(root.status, 200, root.raw);
+    const health = await send('GET', 'http://localhost/healthz?x=1', {});
+    assert.equal(health.status, 200, health.raw);
+    assert.deepEqual(JSON.parse(health.body), { status: 'ok' });
+  });
 });
