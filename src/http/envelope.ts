@@ -22,7 +22,7 @@ export function envelopeError(err: unknown, req: FastifyRequest, reply: FastifyR
   else if ((err as FastifyError)?.validation) error = new RegistryError('PARAMETER_INVALID', (err as FastifyError).message);
   else if (typeof (err as FastifyError)?.statusCode === 'number' && (err as FastifyError).statusCode! < 500) {
     const status = (err as FastifyError).statusCode!;
-    error = new RegistryError(status === 404 ? 'NOT_FOUND' : 'PARAMETER_INVALID', (err as FastifyError).message, undefined, { status });
+    error = new RegistryError(status === 404 ? 'NOT_FOUND' : 'PARAMETER_INVALID', (err as FastifyError).message.slice(0, 300), undefined, { status });
   } else error = new RegistryError('INTERNAL', undefined, undefined, { cause: err });
   if (error.status >= 500) req.log.error({ err: error.cause ?? err }, 'request failed');
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);

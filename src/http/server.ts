@@ -5,6 +5,7 @@ import swagger from '@fastify/swagger';
 import { closeConnectionsWithBodiesInFlight } from './connection-reuse.ts';
 import { sweepIdleConnectionsSafely } from './idle-sweep.ts';
 import { LazyRequestLogger } from './lazy-request-logger.ts';
+import { RegistryError } from '../domain/errors.ts';
 import { envelopeError, notFound, useEnvelope } from './envelope.ts';
 import { answerOciError } from './oci/oci-errors.ts';
 import { registerMetrics } from './metrics.ts';
@@ -35,8 +36,19 @@ let traceCounter = Math.floor(Math.random() * 2 ** 32);
  * the error format of the API it was meant for rather than Fastify's own JSON.
  */
 function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
-  if (req.url === '/v2' || req.url.startsWith('/v2/')) answerOciError(req, reply, err);
+  if (underV2(req.url)) answerOciError(req, reply, err);
   else envelopeError(err, req, reply);
+}
+
+const underV2 = (url: string): boolean => url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?');
+
+/**
+ * A request no route takes. Under /v2 every method the /v2 scope serves has a route, so what
+ * reaches here is a method it does not (PROPFIND, say): 405 in the /v2 error format.
+ */
+function answerNotFound(req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (!underV2(req.url)) return notFound(req, reply);
+  return answerOciError(req, reply, new RegistryError('UNSUPPORTED', `${req.method.slice(0, 20)} is not supported on this endpoint`, undefined, { status: 405 }));
 }
 
 /**
@@ -126,7 +138,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
   app.get('/docker/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(tokenPlugin, { services });
   await app.register(adminPlugin, { services });
-  app.setNotFoundHandler(notFound);
+  app.setNotFoundHandler(answerNotFound);
   await app.register(ociPlugin, { services });
   await app.register(extPlugin, { services, images: services.images });
   await app.register(repositoryPlugin, { services, admin: services.projectAdmin });

@@ -128,4 +128,21 @@ describe('odd requests on /v2 and the management API', () => {
     assert.equal(health.status, 200, health.raw);
     assert.deepEqual(JSON.parse(health.body), { status: 'ok' });
   });
+
+  it('a method the /v2 scope has no route for answers 405 in the /v2 error format', async () => {
+    for (const path of ['/v2/', '/v2/demo/docker/app/manifests/v1']) {
+      const res = await send('PROPFIND', path, {});
+      assert.equal(res.status, 405, res.raw);
+      assert.equal((JSON.parse(res.body) as { errors: { code: string }[] }).errors[0]!.code, 'UNSUPPORTED', res.body);
+    }
+    const elsewhere = await send('PROPFIND', '/docker/api/nope', {});
+    assert.equal(elsewhere.status, 404, elsewhere.raw);
+    assert.equal((JSON.parse(elsewhere.body) as { data: null }).data, null);
+  });
+
+  it('an over-long URL is refused without echoing it whole', async () => {
+    const res = await send('GET', `/repository/api/project/info/${'a'.repeat(5000)}`, {});
+    assert.ok(res.status >= 400 && res.status < 500, res.raw.slice(0, 300));
+    assert.ok(res.body.length < 1000, `${res.body.length} bytes of body`);
+  });
 });
