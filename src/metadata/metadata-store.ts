@@ -190,7 +190,8 @@ export interface UploadIndex {
    * undefined when there is no such session or it belongs to no image named `imageName`.
    */
   findInImage(imageName: string, id: string): Promise<{ upload: UploadRecord; image: ImageRecord } | undefined>;
-  touch(id: string, now: number): Promise<void>;
+  /** Marks the session used at `now`; false when there is no such session (expired and removed). */
+  touch(id: string, now: number): Promise<boolean>;
   delete(id: string): Promise<void>;
 }
 

@@ -146,7 +146,11 @@ export class Uploads {
       const offset = await this.stagedSize(id);
       if (range) checkRange(range, offset, contentLength);
       const size = await this.write(id, offset, body, signal);
-      await this.deps.metadata.uploads.touch(id, this.deps.now());
+      // The session may have expired (and its bytes been removed) while a long chunk was written:
+      // then the chunk is not accepted, so no client is told 202 for an upload that is gone.
+      if (!(await this.deps.metadata.uploads.touch(id, this.deps.now()))) {
+        throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'the upload session expired while this chunk was being written', { id });
+      }
       return { id, offset: size };
     });
   }

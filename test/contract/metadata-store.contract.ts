@@ -506,10 +506,11 @@ export function metadataStoreContract(name: string, factory: MetadataStoreFactor
         assert.equal(await store.uploads.get(id), undefined);
         await store.uploads.create({ id, imageId: a.id, createdAt: T0, updatedAt: T0 });
         assert.deepEqual(await store.uploads.get(id), { id, imageId: a.id, createdAt: T0, updatedAt: T0 });
-        await store.uploads.touch(id, T0 + 1000);
+        assert.equal(await store.uploads.touch(id, T0 + 1000), true);
         assert.deepEqual(await store.uploads.get(id), { id, imageId: a.id, createdAt: T0, updatedAt: T0 + 1000 });
         await store.uploads.delete(id);
         assert.equal(await store.uploads.get(id), undefined);
+        assert.equal(await store.uploads.touch(id, T0 + 2000), false, 'a session that is gone');
       });
 
       it('findInImage answers the session with its image, only under that image\'s name', async () => {

@@ -51,8 +51,8 @@ export class KyselyUploads implements UploadIndex {
     };
   }
 
-  async touch(id: string, now: number): Promise<void> {
-    await touchUpload.execute(this.db, id, now);
+  async touch(id: string, now: number): Promise<boolean> {
+    return (await touchUpload.affected(this.db, id, now)) > 0;
   }
 
   async delete(id: string): Promise<void> {
