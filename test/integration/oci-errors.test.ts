@@ -436,6 +436,23 @@ describe('OCI error paths', () => {
       assert.equal(byTag.headers.get('docker-content-digest'), child.manifest.digest);
     });
 
+    it('If-None-Match with the manifest\'s ETag answers 304 without a body, by tag and by digest', async () => {
+      const pushed = await pushImage(server, name, 'cached');
+      const etag = `"${pushed.manifest.digest}"`;
+      for (const reference of ['cached', pushed.manifest.digest]) {
+        for (const ifNoneMatch of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {
+          const res = await server.fetch(`/v2/${name}/manifests/${reference}`, { headers: { accept: OCI_MANIFEST, 'if-none-match': ifNoneMatch } });
+          assert.equal(res.status, 304, `${reference} ${ifNoneMatch}`);
+          assert.equal(res.headers.get('etag'), etag);
+          assert.equal(res.headers.get('docker-content-digest'), pushed.manifest.digest);
+          assert.equal((await res.arrayBuffer()).byteLength, 0);
+        }
+      }
+      const stale = await server.fetch(`/v2/${name}/manifests/cached`, { headers: { accept: OCI_MANIFEST, 'if-none-match': '"sha256:0000"' } });
+      assert.equal(stale.status, 200);
+      assert.deepEqual(Buffer.from(await stale.arrayBuffer()), pushed.manifest.bytes);
+    });
+
     it('a descriptor whose size contradicts the stored blob is MANIFEST_INVALID', async () => {
       const config = configBlob();
       await pushBlob(server, name, config);

@@ -83,6 +83,15 @@ function singleParam(query: URLSearchParams, key: string): string | undefined {
   return values[0];
 }
 
+/** Whether an If-None-Match value (`*`, or entity tags, weak or strong, comma-separated) names `etag` (weak comparison). */
+export function etagListMatches(header: string, etag: string): boolean {
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return (t.startsWith('W/') ? t.slice(2) : t) === etag;
+  });
+}
+
 /**
  * Manifest bytes all requests may hold in memory at once while their bodies arrive: 16 manifests
  * of the largest size. Without a bound, clients that send all but the last byte of 4 MiB
@@ -290,6 +299,11 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
       return reply.code(202).header('content-length', '0').send();
     }
     const manifest = await s.manifests.get(name, reference, req.headers.accept);
+    const ifNoneMatch = req.headers['if-none-match'];
+    if (ifNoneMatch !== undefined && etagListMatches(ifNoneMatch, `"${manifest.digest}"`)) {
+      // The client's cached copy is current (RFC 9110 13.1.2): no body, not a download.
+      return reply.code(304).header('docker-content-digest', manifest.digest).header('etag', `"${manifest.digest}"`).send();
+    }
     reply
       .header('content-type', manifest.mediaType)
       .header('docker-content-digest', manifest.digest)
