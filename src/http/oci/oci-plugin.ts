@@ -4,11 +4,11 @@ import { type Action, isAuthenticated, type Principal } from '../../auth/princip
 import { parseDigest } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
 import { MAX_MANIFEST_BYTES } from '../../domain/manifest.ts';
-import { ByteBudget } from '../byte-budget.ts';
 import { MediaType } from '../../domain/media-types.ts';
 import { parseRepositoryName } from '../../domain/names.ts';
 import { MAX_PAGE, parsePageQuery } from '../../registry/listings.ts';
 import type { ChunkRange, PushContext } from '../../registry/uploads.ts';
+import { ByteBudget } from '../byte-budget.ts';
 import type { HttpServices } from '../services.ts';
 import { bearerChallenge, repositoryScope, requestBase } from '../token/challenge.ts';
 import { answerOciError } from './oci-errors.ts';
