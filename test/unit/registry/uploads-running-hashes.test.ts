@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Digest } from '../../../src/domain/digest.ts';
-import type { KyselyMetadataStore } from '../../../src/metadata/kysely/kysely-metadata-store.ts';
-import { openSqliteMetadata } from '../../../src/metadata/kysely/sqlite.ts';
-import type { RegistryDeps } from '../../../src/registry/deps.ts';
 import { Repositories } from '../../../src/registry/repositories.ts';
 import { Uploads } from '../../../src/registry/uploads.ts';
-import { MemoryBlobStore } from '../../../src/storage/memory/memory-blob-store.ts';
+import { useTestDeps } from '../../support/registry-deps.ts';
 
 const NAME = 'proj/repo/app';
 const ctx = { actor: 'admin', mayCreate: true };
@@ -19,21 +13,10 @@ const body = (bytes: Buffer): Readable => Readable.from([bytes]);
 const sha256 = (bytes: Buffer): Digest => `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
 
 describe('Uploads: running hashes of uploads in progress', () => {
-  let dir: string;
-  let metadata: KyselyMetadataStore;
-  let deps: RegistryDeps;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'berth-uploads-'));
-    metadata = await openSqliteMetadata(join(dir, 'berth.db'));
-    deps = { metadata, blobs: new MemoryBlobStore(), now: Date.now };
-  });
-  after(async () => {
-    await metadata.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const t = useTestDeps();
 
   it('keeps at most its bound, and an upload whose hash was dropped still finishes with the right digest', async () => {
-    const uploads = new Uploads(deps, new Repositories(deps), undefined, 2);
+    const uploads = new Uploads(t.deps, new Repositories(t.deps), undefined, 2);
     const held = () => (uploads as unknown as { hashes: Map<string, unknown> }).hashes.size;
     const parts = [0, 1, 2].map((n) => [Buffer.alloc(1000, 0x61 + n), Buffer.alloc(500, 0x71 + n)] as const);
     const ids: string[] = [];
