@@ -36,10 +36,12 @@ let bodyBytes = 0;
  */
 export function bodyBytesDone(n: number): void {
   bodyBytes += n;
-  if (bodyBytes >= BODY_BYTES_PER_SCAVENGE) {
-    bodyBytes = 0;
-    v8Gc()({ type: 'minor' });
-  }
+  if (bodyBytes >= BODY_BYTES_PER_SCAVENGE) scavengeBodies();
+}
+
+function scavengeBodies(): void {
+  bodyBytes = 0;
+  v8Gc()({ type: 'minor' });
 }
 
 /** Body bytes left since the last scavenge above which the end of a body runs one (see bodyEnded). */
@@ -52,10 +54,7 @@ export const BODY_BYTES_AT_END = 1024 * 1024;
  * now. Small bodies (a config, a 4 KiB layer) wait for the count as before.
  */
 export function bodyEnded(): void {
-  if (bodyBytes >= BODY_BYTES_AT_END) {
-    bodyBytes = 0;
-    v8Gc()({ type: 'minor' });
-  }
+  if (bodyBytes >= BODY_BYTES_AT_END) scavengeBodies();
 }
 
 /**

@@ -100,6 +100,9 @@ export function etagListMatches(header: string, etag: string): boolean {
 export const MANIFEST_BUFFER_BUDGET = 16 * MAX_MANIFEST_BYTES;
 const manifestBuffers = new ByteBudget(MANIFEST_BUFFER_BUDGET);
 
+const manifestTooLarge = (limit: number): RegistryError =>
+  new RegistryError('MANIFEST_INVALID', `manifest is larger than ${limit} bytes`, undefined, { status: 413 });
+
 /**
  * Reads a body of at most `limit` bytes, each chunk taken from `budget` until the read ends; 413
  * past the limit, 429 when the budget has no room. Past either it stops reading but leaves the
@@ -116,16 +119,14 @@ export function readLimited(stream: Readable, limit: number, budget: ByteBudget)
       if (err) reject(err);
       else resolve(Buffer.concat(chunks, total));
     };
+    const refuse = (err: RegistryError): void => {
+      stream.pause();
+      settle(err);
+    };
     const onData = (chunk: Buffer): void => {
-      if (total + chunk.length > limit) {
-        stream.pause();
-        settle(new RegistryError('MANIFEST_INVALID', `manifest is larger than ${limit} bytes`, undefined, { status: 413 }));
-        return;
-      }
+      if (total + chunk.length > limit) return refuse(manifestTooLarge(limit));
       if (!budget.take(chunk.length)) {
-        stream.pause();
-        settle(new RegistryError('TOOMANYREQUESTS', 'too many manifests are being received at once; retry shortly', undefined, { headers: { 'retry-after': '1' } }));
-        return;
+        return refuse(new RegistryError('TOOMANYREQUESTS', 'too many manifests are being received at once; retry shortly', undefined, { headers: { 'retry-after': '1' } }));
       }
       total += chunk.length;
       chunks.push(chunk);
@@ -283,9 +284,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
     const { req, reply } = ctx;
     if (req.method === 'PUT') {
       const declared = contentLength(req);
-      if (declared !== undefined && declared > MAX_MANIFEST_BYTES) {
-        throw new RegistryError('MANIFEST_INVALID', `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, undefined, { status: 413 });
-      }
+      if (declared !== undefined && declared > MAX_MANIFEST_BYTES) throw manifestTooLarge(MAX_MANIFEST_BYTES);
       const body = await readLimited(req.raw, MAX_MANIFEST_BYTES, manifestBuffers);
       const result = await s.manifests.put(name, reference, body, req.headers['content-type'] ?? req.contentTypeAsSent, pushContext(ctx));
       await s.auth.audit.record({ actor: ctx.principal?.name ?? '', action: 'push', target: name, ip: req.ip, detail: `${reference} ${result.digest}` });
@@ -299,16 +298,12 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
       return reply.code(202).header('content-length', '0').send();
     }
     const manifest = await s.manifests.get(name, reference, req.headers.accept);
+    const etag = `"${manifest.digest}"`;
+    reply.header('docker-content-digest', manifest.digest).header('etag', etag);
     const ifNoneMatch = req.headers['if-none-match'];
-    if (ifNoneMatch !== undefined && etagListMatches(ifNoneMatch, `"${manifest.digest}"`)) {
-      // The client's cached copy is current (RFC 9110 13.1.2): no body, not a download.
-      return reply.code(304).header('docker-content-digest', manifest.digest).header('etag', `"${manifest.digest}"`).send();
-    }
-    reply
-      .header('content-type', manifest.mediaType)
-      .header('docker-content-digest', manifest.digest)
-      .header('etag', `"${manifest.digest}"`)
-      .header('content-length', String(manifest.content.length));
+    // The client's cached copy is current (RFC 9110 13.1.2): no body, not a download.
+    if (ifNoneMatch !== undefined && etagListMatches(ifNoneMatch, etag)) return reply.code(304).send();
+    reply.header('content-type', manifest.mediaType).header('content-length', String(manifest.content.length));
     if (ctx.head) return reply.send();
     // One download per manifest GET, for the image and, when pulled by tag, for the tag.
     s.downloads.record(name, reference.includes(':') ? undefined : reference);
