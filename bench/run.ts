@@ -9,7 +9,7 @@
  *   --out FILE          JSON lines file (default bench/results/<timestamp>.jsonl)
  *   --ref-auth htpasswd run the reference with a bcrypt htpasswd for the same user (default none: the
  *                       reference as issue 5 measured it, at its fastest, while Berth always checks credentials)
- *   --berth MODE        bundle (default: src/ bundled by esbuild into .tmp/bench-split), dist
+ *   --berth MODE        bundle (default: the production build of src/, scripts/bundle.ts, into .tmp/bench-bundle), dist
  *                       (dist/main.js from npm run build) or tsx (src/ through the tsx loader)
  *   --cpu-prof DIR      run Berth under node --cpu-prof, profiles written to DIR
  *   --log-level LEVEL   Berth's log level (default info, as `berth serve`: one line per request)

@@ -3,12 +3,13 @@
  * port with a fresh temporary data directory, and sampling their memory and CPU from /proc.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { bundle } from '../scripts/bundle.ts';
 
 export interface Registry {
   /** `berth` or `reference`. */
@@ -116,9 +117,9 @@ async function serving(
 
 export interface BerthOptions {
   /**
-   * `bundle` (default): src/ bundled by esbuild into .tmp/bench-split (dependencies external, chunks split),
-   * built fresh for each benchmark, so no tsx loader thread sits in the measured RSS;
-   * `dist`: dist/main.js from `npm run build`; `tsx`: the sources through tsx.
+   * `bundle` (default): the production build (scripts/bundle.ts, what `npm start` runs) of src/ into
+   * .tmp/bench-bundle, built fresh for each benchmark; `dist`: dist/main.js as `npm run build` left
+   * it; `tsx`: the sources through tsx (a loader thread in the measured RSS).
    */
   mode: 'bundle' | 'dist' | 'tsx';
   /** Extra node flags, e.g. `--cpu-prof --cpu-prof-dir=...`. */
@@ -136,27 +137,11 @@ export interface BerthOptions {
 export const BERTH_NODE_FLAGS = ['--max-semi-space-size=2'];
 
 const bundled = new Map<string, string>();
-/** Bundles `root`'s src/main.ts once per benchmark process; returns the bundle's path. */
-function bundleBerth(root: string): string {
+/** Builds `root`'s production bundle (scripts/bundle.ts) into its .tmp/bench-bundle once per benchmark process. */
+async function bundleBerth(root: string): Promise<string> {
   const done = bundled.get(root);
   if (done) return done;
-  const outdir = join(root, '.tmp', 'bench-split');
-  rmSync(outdir, { recursive: true, force: true });
-  // --splitting keeps src/'s dynamic imports lazy, as in dist/: without it esbuild hoists them,
-  // and the PostgreSQL and S3 drivers (pg, the AWS SDK: 15 MiB of RSS) loaded at every start.
-  execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), [
-    join(root, 'src', 'main.ts'),
-    '--bundle',
-    '--splitting',
-    '--platform=node',
-    '--format=esm',
-    '--packages=external',
-    '--target=node20',
-    '--sourcemap',
-    '--log-level=warning',
-    `--outdir=${outdir}`,
-  ], { stdio: 'inherit' });
-  const entry = join(outdir, 'main.js');
+  const entry = await bundle(root, join(root, '.tmp', 'bench-bundle'));
   bundled.set(root, entry);
   return entry;
 }
@@ -167,7 +152,7 @@ export async function startBerth(opts: BerthOptions): Promise<Registry> {
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   const port = await freePort();
   const entry =
-    opts.mode === 'dist' ? [join(root, 'dist/main.js')] : opts.mode === 'tsx' ? ['--import', 'tsx', join(root, 'src/main.ts')] : [bundleBerth(root)];
+    opts.mode === 'dist' ? [join(root, 'dist/main.js')] : opts.mode === 'tsx' ? ['--import', 'tsx', join(root, 'src/main.ts')] : [await bundleBerth(root)];
   const child = spawn(process.execPath, [...BERTH_NODE_FLAGS, ...opts.nodeFlags, ...entry, 'serve'], {
     cwd: root,
     env: {

@@ -24,7 +24,12 @@ export interface SpawnOptions {
   env?: Record<string, string | undefined>;
   /** Arguments after `src/main.ts`; default `['serve']`. */
   args?: string[];
+  /** Node arguments naming what runs (default SOURCES, the sources through tsx; a build: its main.js). */
+  entry?: string[];
 }
+
+/** The sources through tsx: what the tests run unless told otherwise. */
+export const SOURCES = ['--import', 'tsx', 'src/main.ts'];
 
 /** A Berth child process with its output collected (bounded) and a promise of its exit. */
 export interface BerthChild {
@@ -88,10 +93,10 @@ export function parseLogLines(text: string): Record<string, unknown>[] {
   return lines;
 }
 
-/** Starts `node --import tsx src/main.ts <args>` in the repository root. */
+/** Starts `node <entry> <args>` (default `node --import tsx src/main.ts serve`) in the repository root. */
 export function spawnBerth(options: SpawnOptions = {}): BerthChild {
   installExitHook();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...(options.args ?? ['serve'])], {
+  const child = spawn(process.execPath, [...(options.entry ?? SOURCES), ...(options.args ?? ['serve'])], {
     cwd: REPO_ROOT,
     env: childEnv(options.env ?? {}),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -179,6 +184,8 @@ export interface ServerProcessOptions {
   env?: Record<string, string | undefined>;
   /** Arguments after `src/main.ts`; default `['serve']`. */
   args?: string[];
+  /** What runs (see SpawnOptions.entry). */
+  entry?: string[];
   startTimeoutMs?: number;
   stopTimeoutMs?: number;
 }
@@ -217,6 +224,7 @@ export async function startServerProcess(options: ServerProcessOptions = {}): Pr
   const adminPassword = options.adminPassword === null ? undefined : (options.adminPassword ?? E2E_ADMIN_PASSWORD);
   const proc = spawnBerth({
     ...(options.args ? { args: options.args } : {}),
+    ...(options.entry ? { entry: options.entry } : {}),
     env: {
       BERTH_LISTEN: '127.0.0.1:0',
       BERTH_DATA_DIR: dataDir,

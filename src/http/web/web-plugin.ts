@@ -1,12 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { packageRoot } from '../../runtime/package-root.ts';
 import { notFound } from '../envelope.ts';
 
-/** `web/dist` of the repository, from `src/http/web` and from `dist/http/web` alike. */
-export const DEFAULT_WEB_ROOT = resolve(fileURLToPath(new URL('../../../web/dist', import.meta.url)));
+/** `web/dist` of the checkout the server runs from; undefined outside one (then the UI is not built). */
+export function defaultWebRoot(): string | undefined {
+  const root = packageRoot();
+  return root === undefined ? undefined : join(root, 'web', 'dist');
+}
 
 /** Paths the UI never answers: the registry and its APIs keep their own 404s. */
 const RESERVED = ['/v2', '/docker/api', '/repository/api', '/auth/api', '/healthz', '/readyz', '/metrics'];
@@ -50,9 +53,11 @@ function isReserved(path: string): boolean {
  * `/` explains how to make one. Hashed assets are cached for a year; index.html never.
  */
 export async function webPlugin(app: FastifyInstance, opts: { root?: string } = {}): Promise<void> {
-  const root = resolve(opts.root ?? DEFAULT_WEB_ROOT);
+  const configured = opts.root ?? defaultWebRoot();
+  const root = configured === undefined ? undefined : resolve(configured);
 
   async function file(path: string): Promise<{ full: string; size: number } | undefined> {
+    if (root === undefined) return undefined;
     const full = resolve(join(root, path));
     if (full !== root && !full.startsWith(root + sep)) return undefined;
     try {
