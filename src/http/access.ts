@@ -1,12 +1,42 @@
-import type { FastifyRequest } from 'fastify';
-import type { Action, Principal } from '../auth/principal.ts';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type Action, isAuthenticated, type Principal } from '../auth/principal.ts';
 import { RegistryError } from '../domain/errors.ts';
 import type { HttpServices } from './services.ts';
 
+/** Principals found before the request's body was read (see authenticateBeforeBody). */
+const beforeBody = new WeakMap<FastifyRequest, Promise<Principal | undefined>>();
+
 /** The request's principal; UNAUTHORIZED when credentials were sent but are wrong. */
 export function principalOf(s: HttpServices, req: FastifyRequest): Promise<Principal | undefined> {
+  const known = beforeBody.get(req);
+  if (known) return known;
   const uid = req.headers['x-bkrepo-uid'];
   return s.authenticator.authenticate(req.headers.authorization, { ip: req.ip, uid: Array.isArray(uid) ? uid[0] : uid });
+}
+
+/** Whether the request announces a body (arrived or not). */
+function announcesBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * For a scope whose requests with a body all need a signed-in caller (the management APIs: every
+ * one of them changes something): such a request is authenticated before its body is read,
+ * parsed and validated, so a caller without valid credentials gets 401 whatever it sent, never
+ * a 400 about a body nobody should have looked at, and costs no parsing. Handlers asking
+ * principalOf later get the same answer without a second check.
+ */
+export function authenticateBeforeBody(app: FastifyInstance, s: HttpServices): void {
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    if (!announcesBody(req.raw)) return payload;
+    const principal = principalOf(s, req);
+    beforeBody.set(req, principal);
+    if (!isAuthenticated(await principal)) throw new RegistryError('UNAUTHORIZED', 'authentication required');
+    return payload;
+  });
 }
 
 /**

@@ -23,7 +23,7 @@ import {
   sha256,
 } from '../support/oci-fixtures.ts';
 import { head, rawRequest, type RawResponse } from '../support/raw-http.ts';
-import { startTestServer, type TestServer } from '../support/test-server.ts';
+import { basic, startTestServer, type TestServer } from '../support/test-server.ts';
 
 const NAME = 'demo/docker/app';
 const ZERO = `sha256:${'0'.repeat(64)}`;
@@ -420,6 +420,32 @@ describe('hostile input', { timeout: 120_000 }, () => {
       }
       // Both Content-Length and Transfer-Encoding (request smuggling): refused by the parser.
       expectRaw4xxOrClosed(await rawRequest(server.baseUrl, `${head('POST', `/v2/${NAME}/blobs/uploads/`, { host: 'x', authorization: auth, 'content-length': 3, 'transfer-encoding': 'chunked' })}0\r\n\r\n`), 'CL + TE');
+    });
+  });
+
+  it('management requests with a body are authenticated before the body is parsed or validated', async () => {
+    // Another user than the admin the other tests sign in as: failures count towards a lockout.
+    const bad = basic('mallory', 'not the password');
+    const cases: [string, string][] = [
+      ['POST', '/repository/api/project/create'],
+      ['POST', '/auth/api/user/create'],
+      ['PUT', '/repository/api/project/demo/members'],
+      ['POST', `/docker/api/stage/demo/docker/app?tag=v1`],
+    ];
+    await unchanged(async () => {
+      for (const [method, path] of cases) {
+        const attempts = [['', '{not json'], ['', '{"unexpected": true}'], ['', 'x'.repeat(200_000)], [bad, '{not json']] as const;
+        for (const [authorization, body] of attempts) {
+          const res = await server.fetch(path, { method, headers: { authorization, 'content-type': 'application/json' }, body });
+          assert.equal(res.status, 401, `${method} ${path} ${authorization ? 'wrong password' : 'anonymous'} ${body.slice(0, 16)}`);
+          assert.equal(((await res.json()) as { code: number }).code, 250114);
+        }
+      }
+      // A chunked body is announced too; the same with valid credentials reaches the parser.
+      const chunked = await rawRequest(server.baseUrl, `${head('POST', '/repository/api/project/create', { host: 'x', 'content-type': 'application/json', 'transfer-encoding': 'chunked', connection: 'close' })}5\r\n{oops\r\n0\r\n\r\n`);
+      assert.equal(chunked.status, 401);
+      const parsed = await server.fetch('/repository/api/project/create', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
+      assert.equal(parsed.status, 400);
     });
   });
 

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../../auth/auth-admin.ts';
 import { isAuthenticated, type Principal } from '../../auth/principal.ts';
 import { RegistryError } from '../../domain/errors.ts';
+import { authenticateBeforeBody, principalOf } from '../access.ts';
 import { envelopeError, ok } from '../envelope.ts';
 import type { HttpServices } from '../services.ts';
 
@@ -48,10 +49,10 @@ export async function adminPlugin(app: FastifyInstance, opts: { services: HttpSe
   const s = opts.services;
   const admin = s.auth.admin;
   app.setErrorHandler((err, req, reply) => envelopeError(err, req, reply));
+  authenticateBeforeBody(app, s);
 
   async function caller(req: FastifyRequest): Promise<Principal> {
-    const uid = req.headers['x-bkrepo-uid'];
-    const principal = await s.authenticator.authenticate(req.headers.authorization, { ip: req.ip, uid: Array.isArray(uid) ? uid[0] : uid });
+    const principal = await principalOf(s, req);
     if (!isAuthenticated(principal)) throw new RegistryError('UNAUTHORIZED', 'authentication required');
     return principal;
   }

@@ -4,7 +4,7 @@ import { digestHex } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
 import type { ImageSummary } from '../../metadata/image-store.ts';
 import { type ImageBrowser, layerId, type TagDetailView } from '../../registry/image-browser.ts';
-import { externalBase, requireAccess } from '../access.ts';
+import { authenticateBeforeBody, externalBase, requireAccess } from '../access.ts';
 import { ok, useEnvelope } from '../envelope.ts';
 import type { HttpServices } from '../services.ts';
 import { DocEnvelope, ImageItem, ImageParams, PageQuery, ProjectRepoParams, TagDetail, TagItem } from './ext-schemas.ts';
@@ -51,6 +51,7 @@ export async function extPlugin(app: FastifyInstance, opts: { services: HttpServ
   const s = opts.services;
   const images = opts.images;
   useEnvelope(app);
+  authenticateBeforeBody(app, s);
   // Response schemas document the API; answers are serialized as they are.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 

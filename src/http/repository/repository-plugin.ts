@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RegistryError } from '../../domain/errors.ts';
 import type { ProjectAdmin, ProjectView, RepoView } from '../../registry/project-admin.ts';
-import { requirePrincipal } from '../access.ts';
+import { authenticateBeforeBody, requirePrincipal } from '../access.ts';
 import { ok, useEnvelope } from '../envelope.ts';
 import { DocEnvelope } from '../ext/ext-schemas.ts';
 import { formatDate } from '../ext/format.ts';
@@ -84,6 +84,7 @@ export async function repositoryPlugin(app: FastifyInstance, opts: { services: H
   const s = opts.services;
   const admin = opts.admin;
   useEnvelope(app);
+  authenticateBeforeBody(app, s);
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   /** System admins manage everything; project admins their project. */
