@@ -7,6 +7,7 @@ import { sweepIdleConnectionsSafely } from './idle-sweep.ts';
 import { LazyRequestLogger } from './lazy-request-logger.ts';
 import { RegistryError } from '../domain/errors.ts';
 import { envelopeError, notFound, useEnvelope } from './envelope.ts';
+import { continueWhenBodyIsRead } from './expect-continue.ts';
 import { answerOciError } from './oci/oci-errors.ts';
 import { registerMetrics } from './metrics.ts';
 import { extPlugin } from './ext/ext-plugin.ts';
@@ -89,6 +90,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
   });
 
   sweepIdleConnectionsSafely(app.server);
+  continueWhenBodyIsRead(app.server, (req, res) => app.server.emit('request', req, res));
   // Hooks on every request take a callback: an async hook costs a promise and a microtask more.
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-trace-id', req.id);

@@ -145,4 +145,29 @@ describe('odd requests on /v2 and the management API', () => {
     assert.ok((res.status ?? 0) >= 400 && (res.status ?? 0) < 500, res.raw.slice(0, 300));
     assert.ok(res.body.length < 1000, `${res.body.length} bytes of body`);
   });
+
+  // RFC 9110 10.1.1: the client waits for 100 before sending the body; a request refused anyway
+  // must not be told to send it.
+  it('Expect: 100-continue gets 100 only once the body is wanted: not before a 401, before a JSON parse and an upload', async () => {
+    const layer = randomBlob(5000);
+    const upload = `/v2/${uniqueName('expect')}/blobs/uploads/?digest=${layer.digest}`;
+    const expectHead = (authorization: string | undefined, path: string, length: number, type = 'application/octet-stream') =>
+      head('POST', path, { host: 'localhost', ...(authorization ? { authorization } : {}), connection: 'close', expect: '100-continue', 'content-type': type, 'content-length': length });
+
+    const refused = await rawRequest(server.baseUrl, expectHead(undefined, upload, layer.bytes.length));
+    assert.equal(refused.status, 401, refused.raw.slice(0, 300));
+    assert.ok(!refused.raw.includes('100 Continue'), refused.raw.slice(0, 300));
+    assert.equal(refused.headers.connection, 'close');
+    assert.ok(refused.closed, 'the connection is closed: the body may still come');
+
+    // The body goes only after the 100 (parts are written 300 ms later; a 100 sent late would still precede them).
+    const pushed = await rawRequest(server.baseUrl, expectHead(server.authorization, upload, layer.bytes.length), { parts: [layer.bytes], delayMs: 300 });
+    assert.match(pushed.raw, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 /, pushed.raw.slice(0, 300));
+    const fetched = await server.fetch(relative(pushed.raw.match(/\r\nlocation: (\S+)/i)![1]!));
+    assert.deepEqual(Buffer.from(await fetched.arrayBuffer()), layer.bytes);
+
+    const json = '{not json';
+    const parsed = await rawRequest(server.baseUrl, expectHead(server.authorization, '/repository/api/project/create', json.length, 'application/json'), { parts: [json], delayMs: 300 });
+    assert.match(parsed.raw, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 400 /, parsed.raw.slice(0, 300));
+  });
 });
