@@ -15,6 +15,9 @@ export function principalOf(s: HttpServices, req: FastifyRequest): Promise<Princ
   return s.authenticator.authenticate(req.headers.authorization, { ip: req.ip, uid: Array.isArray(uid) ? uid[0] : uid });
 }
 
+/** Methods of the management APIs that change something: all of them need a signed-in caller. */
+const CHANGES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 /** Whether the request announces a body (arrived or not). */
 function announcesBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
@@ -23,15 +26,15 @@ function announcesBody(req: IncomingMessage): boolean {
 }
 
 /**
- * For a scope whose requests with a body all need a signed-in caller (the management APIs: every
- * one of them changes something): such a request is authenticated before its body is read,
- * parsed and validated, so a caller without valid credentials gets 401 whatever it sent, never
- * a 400 about a body nobody should have looked at, and costs no parsing. Handlers asking
+ * For a management scope, where every request that changes something needs a signed-in caller:
+ * such a request (POST, PUT, PATCH, DELETE) with a body is authenticated before its body is
+ * read, parsed and validated, so a caller without valid credentials gets 401 whatever it sent,
+ * never a 400 about a body nobody should have looked at, and costs no parsing. Handlers asking
  * principalOf later get the same answer without a second check.
  */
 export function authenticateBeforeBody(app: FastifyInstance, s: HttpServices): void {
   app.addHook('preParsing', async (req, _reply, payload) => {
-    if (!announcesBody(req.raw)) return payload;
+    if (!CHANGES.has(req.method) || !announcesBody(req.raw)) return payload;
     const principal = principalOf(s, req);
     beforeBody.set(req, principal);
     if (!isAuthenticated(await principal)) throw new RegistryError('UNAUTHORIZED', 'authentication required');

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Action } from '../../auth/principal.ts';
-import { authenticateBeforeBody, principalOf } from '../access.ts';
+import { principalOf } from '../access.ts';
 import { ok, useEnvelope } from '../envelope.ts';
 import { DocEnvelope } from '../ext/ext-schemas.ts';
 import type { HttpServices } from '../services.ts';
@@ -26,7 +26,6 @@ const Permission = Type.Object({
 export async function permissionPlugin(app: FastifyInstance, opts: { services: HttpServices }): Promise<void> {
   const s = opts.services;
   useEnvelope(app);
-  authenticateBeforeBody(app, s);
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   async function answer(req: FastifyRequest, project: string, repo: string | undefined) {
