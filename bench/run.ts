@@ -19,6 +19,7 @@
  *
  * Loopback only; every server started here is stopped by its PID, also on errors and Ctrl-C.
  */
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -121,6 +122,22 @@ async function afterDeletes(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, DELETE_SETTLE_SECONDS * 1000));
 }
 
+/**
+ * Writes every dirty page back (sync(1)) before a registry's scenario, outside its timing. The
+ * reference never fsyncs: the 1 GiB it just pushed sits dirty in the page cache, and with 24 GiB
+ * of RAM nothing writes it back until it is 30 s old (vm.dirty_expire_centisecs), which is when
+ * the registry running the same scenario next would be writing.
+ *
+ * That is not all the second registry pays on this machine: in session 9, Berth's 1 GiB push
+ * after the reference's took 1.5 s of system CPU against 0.8 s before it, and its chunked push
+ * after the reference's pushes ran at 167 MB/s (3.2 s system CPU) against 312 MB/s alone, sync
+ * or not (.tmp experiments, cause not found: no memory pressure, no cgroup limit). So the order
+ * alternates between runs: with --runs 3, Berth goes second in two of them.
+ */
+function flushDirtyPages(): void {
+  execFileSync('sync');
+}
+
 async function runOnce(run: number): Promise<void> {
   const registries: Registry[] = [];
   if (args['vs-reference']) {
@@ -136,13 +153,16 @@ async function runOnce(run: number): Promise<void> {
   console.error(`run ${run}: ${registries.map((r) => `${r.kind} ${r.baseUrl} pid ${r.pid}`).join(', ')}`);
 
   const states = new Map<Kind, RunState>(registries.map((r) => [r.kind, {}]));
+  // Odd runs start each scenario with the reference, even runs with Berth (see flushDirtyPages).
+  const order = run % 2 === 1 ? registries : [...registries].reverse();
   for (const scenario of scenarios) {
-    for (const [i, r] of registries.entries()) {
+    for (const [i, r] of order.entries()) {
       if (scenario.berthOnly && r.kind !== 'berth') continue;
       // The registry before it just ran the same scenario, deleting files as it went.
       if (scenario.createsManyFiles && i > 0) await afterDeletes();
       const state = states.get(r.kind)!;
       const prepared = await scenario.setup?.(r, sizes, state);
+      flushDirtyPages();
       const sampler = sampleProcess(r.pid);
       const t0 = performance.now();
       let metrics: Metric[];
