@@ -131,8 +131,12 @@ async function afterDeletes(): Promise<void> {
  * That is not all the second registry pays on this machine: in session 9, Berth's 1 GiB push
  * after the reference's took 1.5 s of system CPU against 0.8 s before it, and its chunked push
  * after the reference's pushes ran at 167 MB/s (3.2 s system CPU) against 312 MB/s alone, sync
- * or not (.tmp experiments, cause not found: no memory pressure, no cgroup limit). So the order
- * alternates between runs: with --runs 3, Berth goes second in two of them.
+ * or not. perf: the kernel copying written bytes into page-cache pages
+ * (copy_folio_from_iter_atomic) went from 25% to 41% of Berth's samples, with no memory
+ * pressure. Likely the VM (a Firecracker guest, kernel *-fc): if the host backs guest memory on
+ * first touch, page cache taken after another process's gigabyte is slower to fill (not proven).
+ * Nothing the registry does; the order alternates between runs instead: with --runs 3, Berth
+ * goes second in two.
  */
 function flushDirtyPages(): void {
   execFileSync('sync');
