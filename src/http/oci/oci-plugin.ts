@@ -100,20 +100,30 @@ export function etagListMatches(header: string, etag: string): boolean {
 export const MANIFEST_BUFFER_BUDGET = 16 * MAX_MANIFEST_BYTES;
 const manifestBuffers = new ByteBudget(MANIFEST_BUFFER_BUDGET);
 
+/**
+ * How long a manifest's body may take to arrive once its reading starts. The idle timeout alone
+ * does not bound it: a pusher trickling a byte now and then never goes idle, and 16 of them held
+ * MANIFEST_BUFFER_BUDGET, every other manifest push answering 429, for as long as they liked.
+ * A 4 MiB manifest arrives within it at 70 KB/s; real ones are a few KiB.
+ */
+export const MANIFEST_BODY_MS = 60_000;
+
 const manifestTooLarge = (limit: number): RegistryError =>
   new RegistryError('MANIFEST_INVALID', `manifest is larger than ${limit} bytes`, undefined, { status: 413 });
 
 /**
  * Reads a body of at most `limit` bytes, each chunk taken from `budget` until the read ends; 413
- * past the limit, 429 when the budget has no room. Past either it stops reading but leaves the
- * request alone: destroying it would take its socket, and the answer with it (the connection is
- * closed after the answer, see connection-reuse.ts).
+ * past the limit, 429 when the budget has no room, 408 when it has not ended `deadlineMs` after
+ * the read began. Past any of them it stops reading but leaves the request alone: destroying it
+ * would take its socket, and the answer with it (the connection is closed after the answer, see
+ * connection-reuse.ts).
  */
-export function readLimited(stream: Readable, limit: number, budget: ByteBudget): Promise<Buffer> {
+export function readLimited(stream: Readable, limit: number, budget: ByteBudget, deadlineMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
     const settle = (err?: Error): void => {
+      clearTimeout(deadline);
       stream.off('data', onData).off('end', onEnd).off('error', settle).off('close', onClose);
       budget.give(total);
       if (err) reject(err);
@@ -134,6 +144,9 @@ export function readLimited(stream: Readable, limit: number, budget: ByteBudget)
     const onEnd = (): void => settle();
     // 'end' comes before 'close': a close first is a client gone mid-body.
     const onClose = (): void => settle(Object.assign(new Error('request body cut short'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    const deadline = setTimeout(() => {
+      refuse(new RegistryError('MANIFEST_INVALID', `the manifest did not arrive within ${deadlineMs / 1000} s`, undefined, { status: 408 }));
+    }, deadlineMs);
     if (stream.destroyed) return onClose();
     stream.on('data', onData).on('end', onEnd).on('error', settle).on('close', onClose);
   });
@@ -285,7 +298,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
     if (req.method === 'PUT') {
       const declared = contentLength(req);
       if (declared !== undefined && declared > MAX_MANIFEST_BYTES) throw manifestTooLarge(MAX_MANIFEST_BYTES);
-      const body = await readLimited(req.raw, MAX_MANIFEST_BYTES, manifestBuffers);
+      const body = await readLimited(req.raw, MAX_MANIFEST_BYTES, manifestBuffers, MANIFEST_BODY_MS);
       const result = await s.manifests.put(name, reference, body, req.headers['content-type'] ?? req.contentTypeAsSent, pushContext(ctx));
       await s.auth.audit.record({ actor: ctx.principal?.name ?? '', action: 'push', target: name, ip: req.ip, detail: `${reference} ${result.digest}` });
       reply.code(201).header('location', location(`/v2/${name}/manifests/${result.digest}`)).header('docker-content-digest', result.digest);
