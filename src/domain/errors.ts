@@ -25,6 +25,7 @@ export const ERROR_TABLE = {
   CONFLICT: { status: 409, message: 'resource already exists or is in use', ext: 250105 },
   INTERNAL: { status: 500, message: 'internal server error', ext: 250001 },
   UNAVAILABLE: { status: 503, message: 'service unavailable', ext: 250002 },
+  INSUFFICIENT_STORAGE: { status: 507, message: "the registry's storage is full", ext: 250001 },
 } as const satisfies Record<string, { status: number; message: string; ext: number }>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
@@ -60,4 +61,18 @@ export class RegistryError extends Error {
 
 export function isRegistryError(err: unknown): err is RegistryError {
   return err instanceof RegistryError;
+}
+
+/** Error codes of a disk, a quota or an embedded database that has no room left. */
+const STORAGE_FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+
+/**
+ * A failure that is not a RegistryError as the answer to send: INSUFFICIENT_STORAGE (507) when the
+ * storage had no room (the client learns what is wrong and that retrying now will not help; the
+ * write that failed left nothing behind), else INTERNAL.
+ */
+export function unexpectedError(err: unknown): RegistryError {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && STORAGE_FULL.has(code)) return new RegistryError('INSUFFICIENT_STORAGE', undefined, undefined, { cause: err });
+  return new RegistryError('INTERNAL', undefined, undefined, { cause: err });
 }

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isRegistryError, RegistryError } from '../domain/errors.ts';
+import { isRegistryError, RegistryError, unexpectedError } from '../domain/errors.ts';
 
 /** The management APIs' answer: `{code, message, data, traceId}` (PRODUCT.md). */
 export interface Envelope<T> {
@@ -23,7 +23,7 @@ export function envelopeError(err: unknown, req: FastifyRequest, reply: FastifyR
   else if (typeof (err as FastifyError)?.statusCode === 'number' && (err as FastifyError).statusCode! < 500) {
     const status = (err as FastifyError).statusCode!;
     error = new RegistryError(status === 404 ? 'NOT_FOUND' : 'PARAMETER_INVALID', (err as FastifyError).message.slice(0, 300), undefined, { status });
-  } else error = new RegistryError('INTERNAL', undefined, undefined, { cause: err });
+  } else error = unexpectedError(err);
   if (error.status >= 500) req.log.error({ err: error.cause ?? err }, 'request failed');
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
   const body: Envelope<null> = { code: error.extCode, message: error.message, data: null, traceId: req.id };

@@ -1,9 +1,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { isRegistryError, RegistryError } from '../../domain/errors.ts';
+import { isRegistryError, RegistryError, unexpectedError } from '../../domain/errors.ts';
 
 /**
  * Normalises anything thrown into a RegistryError: Fastify's own 4xx errors (a request it refused
- * before the handler) keep their status; unknown errors become a generic 500.
+ * before the handler) keep their status; anything else is unexpectedError's 507 or 500.
  */
 export function toRegistryError(err: unknown): RegistryError {
   if (isRegistryError(err)) return err;
@@ -11,7 +11,7 @@ export function toRegistryError(err: unknown): RegistryError {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new RegistryError(status === 415 ? 'UNSUPPORTED' : 'PARAMETER_INVALID', (err as Error).message.slice(0, 300), undefined, { status });
   }
-  return new RegistryError('INTERNAL', undefined, undefined, { cause: err });
+  return unexpectedError(err);
 }
 
 /**

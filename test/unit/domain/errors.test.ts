@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ERROR_TABLE, isRegistryError, RegistryError } from '../../../src/domain/errors.ts';
+import { ERROR_TABLE, isRegistryError, RegistryError, unexpectedError } from '../../../src/domain/errors.ts';
 
 describe('RegistryError', () => {
   it('takes status, message and extension code from the table', () => {
@@ -58,5 +58,18 @@ describe('RegistryError', () => {
 
   it('has a message for every code', () => {
     for (const [code, entry] of Object.entries(ERROR_TABLE)) assert.ok(entry.message.length > 0, code);
+  });
+
+  it('turns a full disk, quota or database into 507 INSUFFICIENT_STORAGE and anything else into 500', () => {
+    for (const code of ['ENOSPC', 'EDQUOT', 'SQLITE_FULL']) {
+      const cause = Object.assign(new Error('no room'), { code });
+      const err = unexpectedError(cause);
+      assert.equal(err.code, 'INSUFFICIENT_STORAGE');
+      assert.equal(err.status, 507);
+      assert.equal(err.cause, cause);
+    }
+    for (const cause of [Object.assign(new Error('x'), { code: 'EIO' }), new Error('y'), 'z', undefined]) {
+      assert.equal(unexpectedError(cause).status, 500);
+    }
   });
 });
