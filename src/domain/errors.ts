@@ -68,8 +68,8 @@ const STORAGE_FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
 
 /**
  * A failure that is not a RegistryError as the answer to send: INSUFFICIENT_STORAGE (507) when the
- * storage had no room (the client learns what is wrong and that retrying now will not help; the
- * write that failed left nothing behind), else INTERNAL.
+ * storage had no room (the client learns what is wrong, and that retrying at once will not
+ * help), else INTERNAL.
  */
 export function unexpectedError(err: unknown): RegistryError {
   const code = (err as { code?: unknown } | undefined)?.code;
