@@ -1,7 +1,7 @@
-import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Action, isAuthenticated, type Principal } from '../auth/principal.ts';
 import { RegistryError } from '../domain/errors.ts';
+import { announcesBody } from './connection-reuse.ts';
 import type { HttpServices } from './services.ts';
 
 /** Principals found before the request's body was read (see authenticateBeforeBody). */
@@ -17,13 +17,6 @@ export function principalOf(s: HttpServices, req: FastifyRequest): Promise<Princ
 
 /** Methods of the management APIs that change something: all of them need a signed-in caller. */
 const CHANGES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-/** Whether the request announces a body (arrived or not). */
-function announcesBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  if (length !== undefined) return length !== '0';
-  return req.headers['transfer-encoding'] !== undefined;
-}
 
 /**
  * For a management scope, where every request that changes something needs a signed-in caller:

@@ -8,15 +8,19 @@ export const LINGER_MS = 2000;
 export const LINGER_BYTES = 64 * 1024 * 1024;
 const LINGER_CHECK_MS = 20;
 
+/** Whether `req` announces a body (a Content-Length other than 0, or a Transfer-Encoding), arrived or not. */
+export function announcesBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
 /**
  * Whether `req` announced a body that has not fully arrived yet. False for a request without a
  * body, and for one whose body was all received, read or not.
  */
 export function bodyStillArriving(req: IncomingMessage): boolean {
-  if (req.complete) return false;
-  const length = req.headers['content-length'];
-  if (length !== undefined) return length !== '0';
-  return req.headers['transfer-encoding'] !== undefined;
+  return !req.complete && announcesBody(req);
 }
 
 /**

@@ -12,7 +12,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
  * the final status instead, and the connection closes after it (connection-reuse.ts), since
  * the client may still send the body.
  */
-export function continueWhenBodyIsRead(server: Server, handle: (req: IncomingMessage, res: ServerResponse) => void): void {
+export function continueWhenBodyIsRead(server: Server): void {
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     const read = req._read;
     req._read = function readAfterContinue(this: IncomingMessage, size: number): void {
@@ -21,6 +21,6 @@ export function continueWhenBodyIsRead(server: Server, handle: (req: IncomingMes
       if (!res.headersSent && !res.writableEnded && !res.destroyed) res.writeContinue();
       read.call(this, size);
     };
-    handle(req, res);
+    server.emit('request', req, res);
   });
 }

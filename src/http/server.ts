@@ -90,7 +90,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
   });
 
   sweepIdleConnectionsSafely(app.server);
-  continueWhenBodyIsRead(app.server, (req, res) => app.server.emit('request', req, res));
+  continueWhenBodyIsRead(app.server);
   // Hooks on every request take a callback: an async hook costs a promise and a microtask more.
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-trace-id', req.id);

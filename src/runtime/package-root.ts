@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,12 +10,12 @@ import { fileURLToPath } from 'node:url';
  */
 export function packageRoot(from: string = fileURLToPath(import.meta.url)): string | undefined {
   for (let dir = dirname(from); ; dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && isBerth(manifest)) return dir;
+    if (isBerth(join(dir, 'package.json'))) return dir;
     if (dirname(dir) === dir) return undefined;
   }
 }
 
+/** Whether `manifest` is a readable package.json named berth (false when missing or unreadable). */
 function isBerth(manifest: string): boolean {
   try {
     return (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'berth';

@@ -85,8 +85,6 @@ export class FileReadStream extends Readable {
   private res: ServerResponse | undefined;
   private endResponse = true;
   private readonly writing: Buffer[] = [];
-  /** Buffers this download holds: being read into or handed to the response. */
-  private held = 0;
   private reading: Buffer | undefined;
   /** The turn's budget of synchronous reads was spent: the pump goes on in the next turn. */
   private waitingForTurn = false;
@@ -166,8 +164,9 @@ export class FileReadStream extends Readable {
       this.finish();
       return;
     }
-    // All buffers in flight: onWritten calls again.
-    if (this.held === 2 || (this.held === 1 && pumps > DOUBLE_BUFFER_LIMIT)) return;
+    // All buffers in flight (no read runs here, so those are the ones written): onWritten calls again.
+    const held = this.writing.length;
+    if (held === 2 || (held === 1 && pumps > DOUBLE_BUFFER_LIMIT)) return;
     const length = Math.min(PUMP_CHUNK, this.endExclusive - this.position);
     const mode = readMode(length);
     if (mode === 'next turn') {
@@ -176,7 +175,6 @@ export class FileReadStream extends Readable {
       return;
     }
     const buffer = pool.pop() ?? Buffer.allocUnsafeSlow(PUMP_CHUNK);
-    this.held++;
     this.reading = buffer;
     if (mode === 'pool') {
       read(this.handle.fd, buffer, 0, length, this.position, this.onRead);
@@ -195,10 +193,7 @@ export class FileReadStream extends Readable {
   private onRead(err: NodeJS.ErrnoException | null, bytesRead: number): void {
     const buffer = this.reading!;
     this.reading = undefined;
-    if (this.closeAfterRead || this.destroyed || err || bytesRead === 0) {
-      this.held--;
-      release(buffer); // never handed to the response
-    }
+    if (this.closeAfterRead || this.destroyed || err || bytesRead === 0) release(buffer); // never handed to the response
     if (this.closeAfterRead || this.destroyed) {
       this.closeAfterRead?.();
       return;
@@ -223,7 +218,6 @@ export class FileReadStream extends Readable {
     const buffer = this.writing.shift();
     // A cut response may call back out of order (or not at all): its buffers are left to the GC.
     if (err || !buffer) return;
-    this.held--;
     release(buffer);
     if (!this.destroyed && !this.finished) this.pumpNext();
   }
