@@ -192,7 +192,9 @@ async function pullBlobWithCurl(registry: Registry, name: string, digest: string
   const curl = `curl -sS --fail -w '%{stderr}%{http_code} %{size_download}' ${auth} ${shellQuote(url)}`;
   const script = verify ? `set -o pipefail; ${curl} | openssl dgst -sha256 -r` : `${curl} -o /dev/null`;
   const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-    execFile('bash', ['-c', script], { maxBuffer: 1024 * 1024 }, (err, out, errOut) => (err ? reject(new Error(`curl GET ${url}: ${errOut || err.message}`)) : resolve({ stdout: out, stderr: errOut })));
+    // --norc: with stdin a socket (Node's pipes are socketpairs) bash takes itself for an rsh
+    // session and runs ~/.bashrc, whose pyenv init serialises 32 concurrent pulls on a lock.
+    execFile('bash', ['--norc', '--noprofile', '-c', script], { maxBuffer: 1024 * 1024 }, (err, out, errOut) => (err ? reject(new Error(`curl GET ${url}: ${errOut || err.message}`)) : resolve({ stdout: out, stderr: errOut })));
   });
   const [status, size] = stderr.trim().split(' ');
   if (status !== '200') throw new Error(`GET blob ${name}: HTTP ${status} (curl's stderr: ${stderr.trim()})`);
