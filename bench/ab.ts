@@ -20,6 +20,7 @@
  *   --batch N         d: images per slice (default 300)
  *   --seconds S       e: seconds per load slice (default 2)
  *   --b-flags "..."   extra node flags for B only (e.g. to try a V8 flag against the same code)
+ *   --b-env "K=V .."  extra environment variables for B's process only (e.g. a glibc malloc setting)
  *
  * Loopback only; both servers are stopped by their PIDs and the worktrees removed, also on errors.
  */
@@ -41,10 +42,11 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '300' },
     seconds: { type: 'string', default: '2' },
     'b-flags': { type: 'string', default: '' },
+    'b-env': { type: 'string', default: '' },
   },
 });
 if (!args.base || !['d', 'e', 'g'].includes(args.scenario)) {
-  console.error('usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e|g] [--rounds N] [--batch N] [--seconds S] [--b-flags "..."]');
+  console.error('usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e|g] [--rounds N] [--batch N] [--seconds S] [--b-flags "..."] [--b-env "K=V .."]');
   process.exit(2);
 }
 
@@ -156,7 +158,8 @@ const trees = [worktree(args.base), args.head ? worktree(args.head) : repo];
 const regs: Registry[] = [];
 try {
   for (const [i, root] of trees.entries()) {
-    regs.push(await startBerth({ mode: 'bundle', root, nodeFlags: i === 1 && args['b-flags'] ? args['b-flags'].split(' ') : [], logLevel: 'info' }));
+    const env = i === 1 ? Object.fromEntries(args['b-env'].split(' ').filter(Boolean).map((kv) => [kv.split('=')[0], kv.split('=').slice(1).join('=')])) : {};
+    regs.push(await startBerth({ mode: 'bundle', root, nodeFlags: i === 1 && args['b-flags'] ? args['b-flags'].split(' ') : [], env, logLevel: 'info' }));
   }
   const { series, slice } = await prepare(regs);
   for (let round = 0; round < warmup + rounds; round++) {
@@ -166,7 +169,7 @@ try {
     }
     process.stderr.write(`round ${round + 1}/${warmup + rounds} done${round < warmup ? ' (warm-up, not counted)' : ''}\n`);
   }
-  console.log(`A = ${args.base}, B = ${args.head ?? 'this checkout'}${args['b-flags'] ? ` with ${args['b-flags']}` : ''}; scenario ${args.scenario}, ${rounds} rounds alternated after ${warmup} warm-up`);
+  console.log(`A = ${args.base}, B = ${args.head ?? 'this checkout'}${args['b-flags'] || args['b-env'] ? ` with ${`${args['b-env']} ${args['b-flags']}`.trim()}` : ''}; scenario ${args.scenario}, ${rounds} rounds alternated after ${warmup} warm-up`);
   for (const s of series) {
     const [a, b] = s.values;
     const ratio = median(b) / median(a);

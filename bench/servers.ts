@@ -124,6 +124,8 @@ export interface BerthOptions {
   mode: 'bundle' | 'dist' | 'tsx';
   /** Extra node flags, e.g. `--cpu-prof --cpu-prof-dir=...`. */
   nodeFlags: string[];
+  /** Extra environment variables for the server process, over BERTH_PROCESS_ENV. */
+  env?: Record<string, string>;
   logLevel: string;
   /** The checkout whose src/ runs (default: this one); bench/ab.ts passes a worktree of another revision. */
   root?: string;
@@ -135,6 +137,14 @@ export interface BerthOptions {
  * per request (1 MiB cost 15-35%).
  */
 export const BERTH_NODE_FLAGS = ['--max-semi-space-size=2'];
+
+/**
+ * The environment `npm start` adds. MALLOC_ARENA_MAX=1: the threads besides the event loop (V8's
+ * compiler and GC helpers, libuv's pool) allocate from glibc's main heap instead of an arena
+ * each, where 2-6 MiB apiece stayed behind: peak RSS in g after d, e and f 96-97 vs 109-116 MiB;
+ * bench:ab with it on B alone: d 1.00x, e 0.97-1.00x, g 0.99x MB/s (a first g run said 0.96x).
+ */
+export const BERTH_PROCESS_ENV = { MALLOC_ARENA_MAX: '1' };
 
 const bundled = new Map<string, string>();
 /** Builds `root`'s production bundle (scripts/bundle.ts) into its .tmp/bench-bundle once per benchmark process. */
@@ -157,10 +167,12 @@ export async function startBerth(opts: BerthOptions): Promise<Registry> {
     cwd: root,
     env: {
       ...process.env,
+      ...BERTH_PROCESS_ENV,
       BERTH_LISTEN: `127.0.0.1:${port}`,
       BERTH_DATA_DIR: dataDir,
       BERTH_ADMIN_PASSWORD: BENCH_PASSWORD,
       BERTH_LOG_LEVEL: opts.logLevel,
+      ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -33,7 +33,7 @@ describe('the production build', { timeout: 300_000 }, () => {
   });
 
   it('serves a skopeo push and pull, the web UI, and then runs berth gc on the data', async () => {
-    server = await startServerProcess({ entry: ['--max-semi-space-size=2', entry] });
+    server = await startServerProcess({ entry: ['--max-semi-space-size=2', entry], env: { MALLOC_ARENA_MAX: '1' } });
     const image = buildImage({ seed: 'bundle', layers: 2 });
     await writeOciLayout(join(work, 'layout'), 'v1', image);
     const creds = ['--src-tls-verify=false', '--dest-tls-verify=false', '--src-creds', `admin:${server.adminPassword}`, '--dest-creds', `admin:${server.adminPassword}`];
