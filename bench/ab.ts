@@ -157,9 +157,15 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
 const trees = [worktree(args.base), args.head ? worktree(args.head) : repo];
 const regs: Registry[] = [];
 try {
+  const words = (s: string) => s.split(' ').filter(Boolean);
+  const bFlags = words(args['b-flags']);
+  const bEnv = Object.fromEntries(words(args['b-env']).map((kv) => {
+    const [name, value = ''] = kv.split(/=(.*)/s);
+    return [name, value];
+  }));
+  const bExtra = [args['b-env'], args['b-flags']].filter(Boolean).join(' ');
   for (const [i, root] of trees.entries()) {
-    const env = i === 1 ? Object.fromEntries(args['b-env'].split(' ').filter(Boolean).map((kv) => [kv.split('=')[0], kv.split('=').slice(1).join('=')])) : {};
-    regs.push(await startBerth({ mode: 'bundle', root, nodeFlags: i === 1 && args['b-flags'] ? args['b-flags'].split(' ') : [], env, logLevel: 'info' }));
+    regs.push(await startBerth({ mode: 'bundle', root, nodeFlags: i === 1 ? bFlags : [], env: i === 1 ? bEnv : {}, logLevel: 'info' }));
   }
   const { series, slice } = await prepare(regs);
   for (let round = 0; round < warmup + rounds; round++) {
@@ -169,7 +175,7 @@ try {
     }
     process.stderr.write(`round ${round + 1}/${warmup + rounds} done${round < warmup ? ' (warm-up, not counted)' : ''}\n`);
   }
-  console.log(`A = ${args.base}, B = ${args.head ?? 'this checkout'}${args['b-flags'] || args['b-env'] ? ` with ${`${args['b-env']} ${args['b-flags']}`.trim()}` : ''}; scenario ${args.scenario}, ${rounds} rounds alternated after ${warmup} warm-up`);
+  console.log(`A = ${args.base}, B = ${args.head ?? 'this checkout'}${bExtra ? ` with ${bExtra}` : ''}; scenario ${args.scenario}, ${rounds} rounds alternated after ${warmup} warm-up`);
   for (const s of series) {
     const [a, b] = s.values;
     const ratio = median(b) / median(a);

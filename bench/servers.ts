@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bundle } from '../scripts/bundle.ts';
+import { startSettings } from '../scripts/start-settings.ts';
 
 export interface Registry {
   /** `berth` or `reference`. */
@@ -124,27 +125,15 @@ export interface BerthOptions {
   mode: 'bundle' | 'dist' | 'tsx';
   /** Extra node flags, e.g. `--cpu-prof --cpu-prof-dir=...`. */
   nodeFlags: string[];
-  /** Extra environment variables for the server process, over BERTH_PROCESS_ENV. */
+  /** Extra environment variables for the server process, over those of `npm start`. */
   env?: Record<string, string>;
   logLevel: string;
   /** The checkout whose src/ runs (default: this one); bench/ab.ts passes a worktree of another revision. */
   root?: string;
 }
 
-/**
- * The V8 flags of `npm start`. A 2 MiB semi-space (default 16) keeps the young generation small:
- * peak RSS 127 -> 109 MiB over 20,000 GET manifest requests at 32 connections, for 5-10% more CPU
- * per request (1 MiB cost 15-35%).
- */
-export const BERTH_NODE_FLAGS = ['--max-semi-space-size=2'];
-
-/**
- * The environment `npm start` adds. MALLOC_ARENA_MAX=1: the threads besides the event loop (V8's
- * compiler and GC helpers, libuv's pool) allocate from glibc's main heap instead of an arena
- * each, where 2-6 MiB apiece stayed behind: peak RSS in g after d, e and f 96-97 vs 109-116 MiB;
- * bench:ab with it on B alone: d 1.00x, e 0.97-1.00x, g 0.99x MB/s (a first g run said 0.96x).
- */
-export const BERTH_PROCESS_ENV = { MALLOC_ARENA_MAX: '1' };
+/** How `npm start` runs node (its flags and environment; docs/operations.md says why), as this checkout has it. */
+const NPM_START = startSettings(resolve(import.meta.dirname, '..'));
 
 const bundled = new Map<string, string>();
 /** Builds `root`'s production bundle (scripts/bundle.ts) into its .tmp/bench-bundle once per benchmark process. */
@@ -163,11 +152,11 @@ export async function startBerth(opts: BerthOptions): Promise<Registry> {
   const port = await freePort();
   const entry =
     opts.mode === 'dist' ? [join(root, 'dist/main.js')] : opts.mode === 'tsx' ? ['--import', 'tsx', join(root, 'src/main.ts')] : [await bundleBerth(root)];
-  const child = spawn(process.execPath, [...BERTH_NODE_FLAGS, ...opts.nodeFlags, ...entry, 'serve'], {
+  const child = spawn(process.execPath, [...NPM_START.nodeFlags, ...opts.nodeFlags, ...entry, 'serve'], {
     cwd: root,
     env: {
       ...process.env,
-      ...BERTH_PROCESS_ENV,
+      ...NPM_START.env,
       BERTH_LISTEN: `127.0.0.1:${port}`,
       BERTH_DATA_DIR: dataDir,
       BERTH_ADMIN_PASSWORD: BENCH_PASSWORD,

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bundle } from '../../scripts/bundle.ts';
+import { startSettings } from '../../scripts/start-settings.ts';
 import { buildImage, writeOciLayout } from '../support/oci-image-builder.ts';
 import { REPO_ROOT, type ServerProcess, startServerProcess } from '../support/server-process.ts';
 import { readDirPull, skopeoOk } from '../support/skopeo.ts';
@@ -33,7 +34,8 @@ describe('the production build', { timeout: 300_000 }, () => {
   });
 
   it('serves a skopeo push and pull, the web UI, and then runs berth gc on the data', async () => {
-    server = await startServerProcess({ entry: ['--max-semi-space-size=2', entry], env: { MALLOC_ARENA_MAX: '1' } });
+    const start = startSettings(REPO_ROOT); // as npm start runs it
+    server = await startServerProcess({ entry: [...start.nodeFlags, entry], env: start.env });
     const image = buildImage({ seed: 'bundle', layers: 2 });
     await writeOciLayout(join(work, 'layout'), 'v1', image);
     const creds = ['--src-tls-verify=false', '--dest-tls-verify=false', '--src-creds', `admin:${server.adminPassword}`, '--dest-creds', `admin:${server.adminPassword}`];
