@@ -22,10 +22,10 @@ export const SYNC_EVERY = 64 * 1024 * 1024;
  * the background, so the kernel writes dirty pages back while more bytes arrive and the fsync
  * that makes the finished blob durable (at commit) has little left to flush. These flushes are
  * an optimisation only: durability still comes from that final fsync. The file descriptor is
- * owned by the appender and closed when the stream ends or fails, after the write and the flush
- * in flight: once it has emitted 'close', the file's size no longer changes (Node calls _destroy
- * without waiting for a pending _write, and a write to a closed and reused descriptor would land
- * in another file).
+ * owned by the appender and closed when the stream ends or fails, after the write in flight:
+ * once it has emitted 'close', the file's size no longer changes (Node calls _destroy without
+ * waiting for a pending _write, and a write to a closed and reused descriptor would land in
+ * another file). A background flush still running then keeps the descriptor until it is done.
  */
 export class FileAppender extends Writable {
   bytesWritten = 0;
@@ -105,9 +105,23 @@ export class FileAppender extends Writable {
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
     void (async () => {
       await this.writing?.catch(() => {}); // its error, if any, is reported by its own callback
-      await this.syncing;
-      closeSync(this.fd);
+      const syncing = this.syncing;
+      if (syncing === undefined) return closeSync(this.fd);
+      // A background flush changes no byte of the file: the stream closes now, and the descriptor
+      // once the flush is done. Waiting for it held the answer to a chunked upload's PATCH for as
+      // long as the disk took to write the last SYNC_EVERY bytes, so no chunk arrived meanwhile.
+      const fd = this.fd;
+      void syncing.finally(() => closeQuietly(fd));
     })().then(() => done(err), (closeErr: Error) => done(err ?? closeErr));
+  }
+}
+
+/** Closes a descriptor nobody waits on; an I/O error surfaces at the fsync that makes the blob durable. */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // nothing to tell: see above
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { openSync, statSync } from 'node:fs';
+import { fstatSync, openSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,21 @@ describe('FileAppender', () => {
     assert.equal(statSync(path).size, atClose);
   });
 
+  it('closes its descriptor also when a background flush is running as the stream ends', async () => {
+    const path = join(dir, 'flushing');
+    await writeFile(path, '');
+    const fd = openSync(path, 'r+');
+    const out = new FileAppender(fd, 0, 1024); // a flush starts with the first KiB crossed
+    const data = Buffer.alloc(4 * 1024 * 1024, 7);
+    out.end(data);
+    await new Promise((resolve) => out.once('close', resolve));
+    assert.equal(out.bytesWritten, data.length);
+    assert.deepEqual(await readFile(path), data);
+    const deadline = Date.now() + 10_000;
+    while (isOpen(fd) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(isOpen(fd), false, 'the descriptor is closed after the flush');
+  });
+
   it('syncs at the end when asked, and says so; not when the stream fails', async () => {
     for (const syncAtEnd of [false, true]) {
       const path = join(dir, `sync-${syncAtEnd}`);
@@ -60,3 +75,12 @@ describe('FileAppender', () => {
     assert.equal(out.synced, false);
   });
 });
+
+function isOpen(fd: number): boolean {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
