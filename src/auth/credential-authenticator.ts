@@ -10,6 +10,12 @@ import { parseToken, secretMatches } from './secrets.ts';
 import { TokenService } from './token-service.ts';
 
 const CACHE_TTL_MS = 60_000;
+/**
+ * A hit this close to its entry's expiry verifies the header again in the background, so a client
+ * under steady load never waits for the KDF: every request with its header did, once a minute,
+ * for the 15-100 ms of one verification.
+ */
+export const REFRESH_AHEAD_MS = 10_000;
 const CACHE_MAX = 10_000;
 /** How often the credential change counter is read: how stale a cached verification can be. */
 export const CREDENTIAL_CHECK_MS = 1_000;
@@ -39,6 +45,8 @@ interface CacheEntry {
   /** The users and service accounts the entry depends on, for invalidation. */
   owners: string[];
   expires: number;
+  /** When a hit starts verifying again in the background; Infinity once started, or when the credential itself expires first. */
+  refreshAt: number;
   /** The credential change counter when the verification began. */
   version: number;
 }
@@ -69,7 +77,8 @@ const badCredentials = () => new RegistryError('UNAUTHORIZED', 'invalid username
  * `X-BKREPO-UID` for service accounts.
  *
  * A verified header is cached for a minute (keyed by its sha256, never the secret itself), so
- * clients that send Basic on every request do not pay the KDF each time; `invalidateOwner` drops
+ * clients that send Basic on every request do not pay the KDF each time, and verified again in
+ * the background when it is used in its last REFRESH_AHEAD_MS; `invalidateOwner` drops
  * a user's entries at once when the password changes, the user is disabled or a token is revoked
  * through this process. Changes made elsewhere (another node, the `berth` command) move the
  * database's credential change counter, read at most every CREDENTIAL_CHECK_MS: an entry made
@@ -95,7 +104,15 @@ export class CredentialAuthenticator implements Authenticator {
     const id = hash('sha256', `${authorization}\0${context.uid ?? ''}`, 'base64');
     const hit = this.cache.get(id);
     if (hit) {
-      if (hit.expires > this.deps.now() && hit.version === this.version) return hit.principal;
+      const now = this.deps.now();
+      if (hit.expires > now && hit.version === this.version) {
+        if (hit.refreshAt <= now && !this.verifying.has(id)) {
+          hit.refreshAt = Infinity;
+          // A failure (the credential no longer holds) is counted by verify; the entry then runs out.
+          this.startVerification(authorization, context, id).catch(() => {});
+        }
+        return hit.principal;
+      }
       this.cache.delete(id);
     }
     // A client opening many connections at once (a push of many layers) sends the same header
@@ -106,6 +123,11 @@ export class CredentialAuthenticator implements Authenticator {
       const principal = await running.catch(() => undefined);
       if (principal) return principal;
     }
+    return this.startVerification(authorization, context, id);
+  }
+
+  /** Verifies the header, registered in `verifying` while it runs so the same header arriving meanwhile waits for it. */
+  private async startVerification(authorization: string, context: AuthContext, id: string): Promise<Principal> {
     const verification = this.verify(authorization, context, id);
     this.verifying.set(id, verification);
     try {
@@ -152,7 +174,15 @@ export class CredentialAuthenticator implements Authenticator {
       throw new RegistryError('UNAUTHORIZED', 'unsupported Authorization scheme; use Basic, Bearer or Platform');
     }
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(id, { principal: result.principal, owners: result.owners, expires: Math.min(this.deps.now() + CACHE_TTL_MS, result.expires ?? Infinity), version });
+    const ttlEnds = this.deps.now() + CACHE_TTL_MS;
+    const lasting = result.expires === undefined || result.expires >= ttlEnds;
+    this.cache.set(id, {
+      principal: result.principal,
+      owners: result.owners,
+      expires: lasting ? ttlEnds : result.expires!,
+      refreshAt: lasting ? ttlEnds - REFRESH_AHEAD_MS : Infinity,
+      version,
+    });
     return result.principal;
   }
 

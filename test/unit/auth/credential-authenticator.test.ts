@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AuditTrail } from '../../../src/auth/audit-trail.ts';
-import { CREDENTIAL_CHECK_MS, CredentialAuthenticator, type CredentialAuthenticatorDeps } from '../../../src/auth/credential-authenticator.ts';
+import { CREDENTIAL_CHECK_MS, CredentialAuthenticator, REFRESH_AHEAD_MS, type CredentialAuthenticatorDeps } from '../../../src/auth/credential-authenticator.ts';
 import { LoginThrottle } from '../../../src/auth/login-throttle.ts';
 import { hashPassword, verifyPassword } from '../../../src/auth/passwords.ts';
 import type { TokenService } from '../../../src/auth/token-service.ts';
@@ -94,6 +94,47 @@ describe('CredentialAuthenticator and changes made elsewhere', () => {
     }
     assert.deepEqual(lookups, ['alice']);
     assert.equal(clock.versionReads, 5);
+  });
+});
+
+describe('CredentialAuthenticator near the end of a cached verification', () => {
+  const TTL_MS = 60_000;
+  /** Waits (in real time) until `done` holds: the background verification runs a real KDF. */
+  async function until(done: () => boolean): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.ok(done(), 'timed out');
+  }
+
+  it('verifies again in the background, once, so no request waits when the entry runs out', async () => {
+    const { authenticator, clock, lookups, audit } = await setup();
+    const header = basic('alice', 'right-password');
+    const start = clock.now;
+    assert.equal((await authenticator.authenticate(header, { ip: '10.0.0.5' }))?.name, 'alice');
+    clock.now = start + TTL_MS - REFRESH_AHEAD_MS - 1;
+    assert.equal((await authenticator.authenticate(header, { ip: '10.0.0.5' }))?.name, 'alice');
+    assert.deepEqual(lookups, ['alice'], 'not yet in the refresh window');
+    clock.now = start + TTL_MS - REFRESH_AHEAD_MS;
+    for (let i = 0; i < 3; i++) assert.equal((await authenticator.authenticate(header, { ip: '10.0.0.5' }))?.name, 'alice');
+    await until(() => audit.length === 2);
+    assert.deepEqual(lookups, ['alice', 'alice'], 'one background verification for the three hits');
+    // Past the first entry's end the refreshed one answers: no verification in the request.
+    clock.now = start + TTL_MS + 1;
+    assert.equal((await authenticator.authenticate(header, { ip: '10.0.0.5' }))?.name, 'alice');
+    assert.deepEqual(lookups, ['alice', 'alice']);
+  });
+
+  it('lets the entry run out when the background verification fails, and then refuses', async () => {
+    const { authenticator, user, clock, failures } = await setup();
+    const header = basic('alice', 'right-password');
+    const start = clock.now;
+    assert.equal((await authenticator.authenticate(header, { ip: '10.0.0.6' }))?.name, 'alice');
+    user.passwordHash = await hashPassword('another-password'); // changed with no counter move: only a verification sees it
+    clock.now = start + TTL_MS - 1;
+    assert.equal((await authenticator.authenticate(header, { ip: '10.0.0.6' }))?.name, 'alice', 'the entry still holds');
+    await until(() => failures.length === 1);
+    clock.now = start + TTL_MS;
+    await assert.rejects(authenticator.authenticate(header, { ip: '10.0.0.6' }), /invalid username or password/);
   });
 });
 
