@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { digestOf } from '../../src/domain/digest.ts';
+import { SYNC_EVERY } from '../../src/storage/fs/file-appender.ts';
 import { FsBlobStore, SMALL_READ_MAX } from '../../src/storage/fs/fs-blob-store.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 
@@ -54,6 +55,68 @@ describe('FsBlobStore descriptors', () => {
       await store.close();
       assert.equal(openUnder(root), 0);
       await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('FsBlobStore uploads whose background flush fails', () => {
+  // Linux reports a write-back error to one fsync per descriptor only: the fsync at commit (on a
+  // new descriptor) would succeed over bytes that never reached the disk.
+  const eio = () => Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+  let failing = false;
+  async function storeWithFlush() {
+    const root = await mkdtemp(join(tmpdir(), 'berth-fs-eio-'));
+    const store = new FsBlobStore(root, { flush: async () => { if (failing) throw eio(); } });
+    await store.init();
+    return { store, done: async () => { await store.close(); await rm(root, { recursive: true, force: true }); } };
+  }
+  const big = Buffer.alloc(SYNC_EVERY + 1024, 9); // crosses a flush boundary
+
+  for (const last of [false, true]) {
+    it(`an append ${last ? 'that commits next ' : ''}fails with the flush's error and the upload is gone`, async () => {
+      const { store, done } = await storeWithFlush();
+      try {
+        failing = true;
+        await store.uploads.create('u');
+        await assert.rejects(store.uploads.append('u', 0, Readable.from([big]), undefined, { last }), { code: 'EIO' });
+        assert.equal(await store.uploads.size('u'), undefined);
+        await assert.rejects(store.uploads.commit('u', digestOf(big)), { code: 'BLOB_UPLOAD_UNKNOWN' });
+        assert.equal(await store.stat(digestOf(big)), undefined);
+      } finally {
+        failing = false;
+        await done();
+      }
+    });
+  }
+
+  it('a flush that fails after its append answered removes the upload: its commit fails', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-fs-eio-'));
+    let fail: ((err: Error) => void) | undefined;
+    const store = new FsBlobStore(root, { flush: () => new Promise<void>((_resolve, reject) => { fail = reject; }) });
+    await store.init();
+    try {
+      await store.uploads.create('u');
+      assert.equal(await store.uploads.append('u', 0, Readable.from([big])), big.length); // a PATCH answered 202
+      assert.ok(fail, 'a background flush is running');
+      fail(eio());
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await assert.rejects(store.uploads.commit('u', digestOf(big)), { code: 'BLOB_UPLOAD_UNKNOWN' });
+      assert.equal(await store.stat(digestOf(big)), undefined);
+    } finally {
+      await store.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a healthy flush changes nothing', async () => {
+    const { store, done } = await storeWithFlush();
+    try {
+      await store.uploads.create('u');
+      assert.equal(await store.uploads.append('u', 0, Readable.from([big])), big.length);
+      await store.uploads.commit('u', digestOf(big));
+      assert.equal((await store.stat(digestOf(big)))?.size, big.length);
+    } finally {
+      await done();
     }
   });
 });

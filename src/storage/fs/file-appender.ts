@@ -25,16 +25,37 @@ export const SYNC_EVERY = 64 * 1024 * 1024;
  * writev. Each time the file crosses a multiple of `syncEvery` bytes it starts an fdatasync in
  * the background, so the kernel writes dirty pages back while more bytes arrive and the fsync
  * that makes the finished blob durable (at commit) has little left to flush. These flushes are
- * an optimisation only: durability still comes from that final fsync. The file descriptor is
+ * an optimisation only: durability still comes from that final fsync, except when one fails.
+ * Linux reports a write-back error to one fsync per descriptor, and not to a descriptor opened
+ * after it was reported: the fsync at commit would then succeed over bytes that never reached the
+ * disk. So a failed flush fails the stream (when it is still open) and is told to `onFlushError`
+ * (also after it closed), whose owner must no longer trust the file. The file descriptor is
  * owned by the appender and closed when the stream ends or fails, after the write in flight:
  * once it has emitted 'close', the file's size no longer changes (Node calls _destroy without
  * waiting for a pending _write, and a write to a closed and reused descriptor would land in
  * another file). A background flush still running then keeps the descriptor until it is done.
  */
+export interface FileAppenderOptions {
+  /** Bytes between background flushes (default SYNC_EVERY). */
+  syncEvery?: number;
+  highWaterMark?: number;
+  /** fdatasync when the stream ends, on the descriptor already open (saves an open at commit). */
+  syncAtEnd?: boolean;
+  /** Told when a background flush fails, also after the stream closed (see FileAppender); must not throw. */
+  onFlushError?: (err: Error) => void;
+  /** Flushes the descriptor's written bytes to the disk (default fdatasync); tests fail it. */
+  flush?: (fd: number) => Promise<void>;
+}
+
 export class FileAppender extends Writable {
   bytesWritten = 0;
   private syncing: Promise<void> | undefined;
   private writing: Promise<void> | undefined;
+  /** The first background flush that failed: the file's bytes are then not known to be on disk. */
+  private flushError: Error | undefined;
+  private readonly syncEvery: number;
+  private readonly syncAtEnd: boolean;
+  private readonly flush: (fd: number) => Promise<void>;
 
   /** Whether the bytes were synced (fdatasync) before the descriptor closed: see `syncAtEnd`. */
   synced = false;
@@ -42,12 +63,12 @@ export class FileAppender extends Writable {
   constructor(
     private readonly fd: number,
     private position: number,
-    private readonly syncEvery = SYNC_EVERY,
-    highWaterMark = 1024 * 1024,
-    /** fdatasync when the stream ends, on the descriptor already open (saves an open at commit). */
-    private readonly syncAtEnd = false,
+    private readonly options: FileAppenderOptions = {},
   ) {
-    super({ highWaterMark });
+    super({ highWaterMark: options.highWaterMark ?? 1024 * 1024 });
+    this.syncEvery = options.syncEvery ?? SYNC_EVERY;
+    this.syncAtEnd = options.syncAtEnd ?? false;
+    this.flush = options.flush ?? fdatasyncAsync;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -75,6 +96,7 @@ export class FileAppender extends Writable {
   private async writeAll(buffers: Buffer[]): Promise<void> {
     let pending = buffers;
     while (pending.length > 0 && !this.destroyed) {
+      if (this.flushError) throw this.flushError; // no use writing more to a file that lost bytes
       const total = pending.reduce((n, b) => n + b.length, 0);
       const bytesWritten = this.bytesWritten + total <= SYNC_WRITE_MAX ? writevSync(this.fd, pending, this.position) : (await writevAsync(this.fd, pending, this.position)).bytesWritten;
       this.advance(bytesWritten);
@@ -89,19 +111,25 @@ export class FileAppender extends Writable {
     this.bytesWritten += n;
     bodyBytesDone(n);
     if (this.syncing === undefined && Math.floor(before / this.syncEvery) !== Math.floor(this.position / this.syncEvery)) {
-      this.syncing = fdatasyncAsync(this.fd).then(
+      this.syncing = this.flush(this.fd).then(
         () => { this.syncing = undefined; },
-        () => { this.syncing = undefined; }, // the final fsync at commit reports real I/O errors
+        (err: Error) => {
+          this.syncing = undefined;
+          this.flushError ??= err;
+          this.options.onFlushError?.(err);
+        },
       );
     }
   }
 
   override _final(done: (err?: Error | null) => void): void {
     bodyEnded();
+    if (this.flushError) return done(this.flushError);
     if (!this.syncAtEnd) return done();
     void (async () => {
-      await this.syncing?.catch(() => {});
-      await fdatasyncAsync(this.fd);
+      await this.syncing;
+      if (this.flushError) throw this.flushError; // this descriptor's fdatasync would not report it again
+      await this.flush(this.fd);
       this.synced = true;
     })().then(() => done(), done);
   }
@@ -120,7 +148,7 @@ export class FileAppender extends Writable {
   }
 }
 
-/** Closes a descriptor nobody waits on; an I/O error surfaces at the fsync that makes the blob durable. */
+/** Closes a descriptor nobody waits on; a failed flush has been told to onFlushError already. */
 function closeQuietly(fd: number): void {
   try {
     closeSync(fd);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { digestAlgorithm, digestHex, isDigest, type Digest } from '../../domain/digest.ts';
 import { RegistryError } from '../../domain/errors.ts';
-import { FileAppender, SYNC_EVERY } from './file-appender.ts';
+import { FileAppender } from './file-appender.ts';
 import { FileReadStream } from './file-read-stream.ts';
 import { SyncWhileFast } from './sync-while-fast.ts';
 import type { AppendOptions, BlobStat, BlobStore, ByteRange, UploadStaging } from '../blob-store.ts';
@@ -107,9 +107,9 @@ export class FsBlobStore implements BlobStore {
   /** Small blobs are read whole on the event loop while that is fast: see readSmall. */
   private readonly smallReads = new SyncWhileFast(SLOW_SMALL_READ_MS);
 
-  constructor(root: string) {
+  constructor(root: string, options: { flush?: (fd: number) => Promise<void> } = {}) {
     this.blobsDir = join(root, 'blobs');
-    this.uploads = new FsUploadStaging(join(root, 'uploads'), (digest) => this.pathOf(digest), (dir) => this.openDirSync(dir));
+    this.uploads = new FsUploadStaging(join(root, 'uploads'), (digest) => this.pathOf(digest), (dir) => this.openDirSync(dir), options.flush);
   }
 
   async init(): Promise<void> {
@@ -215,6 +215,8 @@ class FsUploadStaging implements UploadStaging {
     private readonly blobPath: (digest: Digest) => string,
     /** Makes a blob directory when missing; returns a descriptor of it to fsync (not to close). */
     private readonly openDir: (dir: string) => number,
+    /** An upload's background flushes (FileAppender's default when undefined); tests fail it. */
+    private readonly flush?: (fd: number) => Promise<void>,
   ) {}
 
   async init(): Promise<void> {
@@ -256,7 +258,7 @@ class FsUploadStaging implements UploadStaging {
         closeSync(fd);
         throw err;
       }
-      out = new FileAppender(fd, offset, SYNC_EVERY, STREAM_CHUNK, opts?.last === true);
+      out = new FileAppender(fd, offset, { highWaterMark: STREAM_CHUNK, syncAtEnd: opts?.last === true, onFlushError: () => this.untrust(id), flush: this.flush });
     } catch (err) {
       data.destroy(); // whoever feeds `data` learns (as a premature close) that the write will not happen
       throw err;
@@ -293,6 +295,21 @@ class FsUploadStaging implements UploadStaging {
   async abort(id: string): Promise<void> {
     this.synced.delete(id);
     rmSync(this.pathOf(id), { force: true });
+  }
+
+  /**
+   * A background flush of the upload failed: some of its bytes may never reach the disk, and no
+   * later fsync reports that (see FileAppender), so the upload is removed. The request writing it
+   * fails with the flush's error; a later one finds the upload gone (BLOB_UPLOAD_UNKNOWN), and the
+   * client starts again instead of committing a blob with lost bytes.
+   */
+  private untrust(id: string): void {
+    this.synced.delete(id);
+    try {
+      rmSync(this.pathOf(id), { force: true });
+    } catch {
+      // The file stays, and with it the risk; GC removes it with the expired session.
+    }
   }
 
   async *list(): AsyncIterable<{ id: string; modifiedAt: Date }> {

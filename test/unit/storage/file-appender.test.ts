@@ -45,7 +45,7 @@ describe('FileAppender', () => {
     const path = join(dir, 'flushing');
     await writeFile(path, '');
     const fd = openSync(path, 'r+');
-    const out = new FileAppender(fd, 0, 1024); // a flush starts with the first KiB crossed
+    const out = new FileAppender(fd, 0, { syncEvery: 1024 }); // a flush starts with the first KiB crossed
     const data = Buffer.alloc(4 * 1024 * 1024, 7);
     out.end(data);
     await new Promise((resolve) => out.once('close', resolve));
@@ -60,19 +60,64 @@ describe('FileAppender', () => {
     for (const syncAtEnd of [false, true]) {
       const path = join(dir, `sync-${syncAtEnd}`);
       await writeFile(path, '');
-      const out = new FileAppender(openSync(path, 'r+'), 0, undefined, undefined, syncAtEnd);
+      const out = new FileAppender(openSync(path, 'r+'), 0, { syncAtEnd });
       out.end(Buffer.from('bytes'));
       await new Promise((resolve) => out.once('close', resolve));
       assert.equal(out.synced, syncAtEnd);
     }
     const path = join(dir, 'sync-failed');
     await writeFile(path, '');
-    const out = new FileAppender(openSync(path, 'r+'), 0, undefined, undefined, true);
+    const out = new FileAppender(openSync(path, 'r+'), 0, { syncAtEnd: true });
     out.on('error', () => {});
     out.write(Buffer.from('partial'));
     out.destroy(new Error('client went away'));
     await new Promise((resolve) => out.once('close', resolve));
     assert.equal(out.synced, false);
+  });
+
+  describe('when a background flush fails', () => {
+    const eio = () => Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    /** A flush that fails the first time (the background one) and succeeds after, as fdatasync does once it has reported an error. */
+    const failingOnce = () => {
+      let calls = 0;
+      return { flush: async () => { if (calls++ === 0) throw eio(); }, calls: () => calls };
+    };
+
+    for (const syncAtEnd of [false, true]) {
+      it(`fails the stream with its error, also where the last fdatasync would succeed (syncAtEnd ${syncAtEnd})`, async () => {
+        const path = join(dir, `flush-failed-${syncAtEnd}`);
+        await writeFile(path, '');
+        const told: Error[] = [];
+        const flushes = failingOnce();
+        const out = new FileAppender(openSync(path, 'r+'), 0, { syncEvery: 1024, syncAtEnd, flush: flushes.flush, onFlushError: (err) => told.push(err) });
+        const failed = new Promise<Error>((resolve) => out.once('error', resolve));
+        out.write(Buffer.alloc(2048, 1)); // crosses the first KiB: a background flush, which fails
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        out.end(Buffer.alloc(10, 2));
+        assert.equal(((await failed) as NodeJS.ErrnoException).code, 'EIO');
+        assert.equal(out.synced, false);
+        assert.equal(told.length, 1);
+        assert.equal(flushes.calls(), 1, 'no fdatasync at the end on a descriptor that already reported an error');
+      });
+    }
+
+    it('tells onFlushError when the flush fails after the stream closed', async () => {
+      const path = join(dir, 'flush-failed-late');
+      await writeFile(path, '');
+      let fail!: (err: Error) => void;
+      const told: Error[] = [];
+      const out = new FileAppender(openSync(path, 'r+'), 0, {
+        syncEvery: 1024,
+        flush: () => new Promise<void>((_resolve, reject) => { fail = reject; }),
+        onFlushError: (err) => told.push(err),
+      });
+      out.end(Buffer.alloc(2048, 1));
+      await new Promise((resolve) => out.once('close', resolve)); // the stream is done, its flush is not
+      assert.equal(told.length, 0);
+      fail(eio());
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.deepEqual(told.map((e) => (e as NodeJS.ErrnoException).code), ['EIO']);
+    });
   });
 });
 
