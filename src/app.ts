@@ -40,9 +40,10 @@ export interface BerthApp {
 export const DATABASE_FILE = 'berth.db';
 
 /** Opens the drivers the configuration selects. The only place that names concrete drivers. */
-export async function openDrivers(config: Config): Promise<{ metadata: MetadataStore; blobs: BlobStore }> {
+export async function openDrivers(config: Config, logger?: Logger): Promise<{ metadata: MetadataStore; blobs: BlobStore }> {
   await prepareDataDir(config.dataDir);
-  const blobs = config.storage === 's3' ? await openS3(config) : new FsBlobStore(config.dataDir);
+  const uploadLost = (upload: string, err: Error) => logger?.error({ err, upload }, 'writing an upload back to disk failed: the upload is removed and its client must start it again');
+  const blobs = config.storage === 's3' ? await openS3(config) : new FsBlobStore(config.dataDir, { uploadLost });
   if (blobs instanceof FsBlobStore) await blobs.init();
   // The scale-out drivers are loaded only when selected: the AWS SDK and pg cost memory and start-up time.
   const metadata = config.databaseUrl
@@ -124,7 +125,7 @@ async function openS3(config: Config): Promise<S3BlobStore> {
 
 /** The composition root: config in, a ready (not yet listening) application out. */
 export async function buildApp(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<BerthApp> {
-  const { metadata, blobs } = await openDrivers(config);
+  const { metadata, blobs } = await openDrivers(config, logger);
   const deps: RegistryDeps = { metadata, blobs, now: Date.now };
   const admin = await bootstrapAdmin(metadata.users, config.dataDir, config.adminPassword, deps.now());
 

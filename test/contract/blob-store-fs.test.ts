@@ -92,7 +92,11 @@ describe('FsBlobStore uploads whose background flush fails', () => {
   it('a flush that fails after its append answered removes the upload: its commit fails', async () => {
     const root = await mkdtemp(join(tmpdir(), 'berth-fs-eio-'));
     let fail: ((err: Error) => void) | undefined;
-    const store = new FsBlobStore(root, { flush: () => new Promise<void>((_resolve, reject) => { fail = reject; }) });
+    const lost: string[] = [];
+    const store = new FsBlobStore(root, {
+      flush: () => new Promise<void>((_resolve, reject) => { fail = reject; }),
+      uploadLost: (id, err) => lost.push(`${id} ${(err as NodeJS.ErrnoException).code}`),
+    });
     await store.init();
     try {
       await store.uploads.create('u');
@@ -100,6 +104,7 @@ describe('FsBlobStore uploads whose background flush fails', () => {
       assert.ok(fail, 'a background flush is running');
       fail(eio());
       await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.deepEqual(lost, ['u EIO'], 'the owner is told (the server logs it)');
       await assert.rejects(store.uploads.commit('u', digestOf(big)), { code: 'BLOB_UPLOAD_UNKNOWN' });
       assert.equal(await store.stat(digestOf(big)), undefined);
     } finally {

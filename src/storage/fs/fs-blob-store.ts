@@ -92,6 +92,13 @@ function readSmall(path: string, digest: Digest, range: ByteRange | undefined): 
 /** Staged uploads whose last append synced its bytes (FileAppender's syncAtEnd), at most this many. */
 const SYNCED_MAX = 10_000;
 
+export interface FsBlobStoreOptions {
+  /** Told when an upload is removed because a flush of its bytes to the disk failed (see FsUploadStaging.untrust). */
+  uploadLost?: (id: string, err: Error) => void;
+  /** An upload's background flushes (FileAppender's default when undefined); tests fail it. */
+  flush?: (fd: number) => Promise<void>;
+}
+
 /**
  * Blobs as files under `root/blobs/<alg>/<2 hex>/<hex>`, uploads under `root/uploads/<id>`.
  * A blob file appears only by rename after fsync, so a visible blob is always complete.
@@ -107,9 +114,9 @@ export class FsBlobStore implements BlobStore {
   /** Small blobs are read whole on the event loop while that is fast: see readSmall. */
   private readonly smallReads = new SyncWhileFast(SLOW_SMALL_READ_MS);
 
-  constructor(root: string, options: { flush?: (fd: number) => Promise<void> } = {}) {
+  constructor(root: string, options: FsBlobStoreOptions = {}) {
     this.blobsDir = join(root, 'blobs');
-    this.uploads = new FsUploadStaging(join(root, 'uploads'), (digest) => this.pathOf(digest), (dir) => this.openDirSync(dir), options.flush);
+    this.uploads = new FsUploadStaging(join(root, 'uploads'), (digest) => this.pathOf(digest), (dir) => this.openDirSync(dir), options);
   }
 
   async init(): Promise<void> {
@@ -215,8 +222,7 @@ class FsUploadStaging implements UploadStaging {
     private readonly blobPath: (digest: Digest) => string,
     /** Makes a blob directory when missing; returns a descriptor of it to fsync (not to close). */
     private readonly openDir: (dir: string) => number,
-    /** An upload's background flushes (FileAppender's default when undefined); tests fail it. */
-    private readonly flush?: (fd: number) => Promise<void>,
+    private readonly options: FsBlobStoreOptions,
   ) {}
 
   async init(): Promise<void> {
@@ -258,7 +264,7 @@ class FsUploadStaging implements UploadStaging {
         closeSync(fd);
         throw err;
       }
-      out = new FileAppender(fd, offset, { highWaterMark: STREAM_CHUNK, syncAtEnd: opts?.last === true, onFlushError: () => this.untrust(id), flush: this.flush });
+      out = new FileAppender(fd, offset, { highWaterMark: STREAM_CHUNK, syncAtEnd: opts?.last === true, onFlushError: (err) => this.untrust(id, err), flush: this.options.flush });
     } catch (err) {
       data.destroy(); // whoever feeds `data` learns (as a premature close) that the write will not happen
       throw err;
@@ -303,12 +309,17 @@ class FsUploadStaging implements UploadStaging {
    * fails with the flush's error; a later one finds the upload gone (BLOB_UPLOAD_UNKNOWN), and the
    * client starts again instead of committing a blob with lost bytes.
    */
-  private untrust(id: string): void {
+  private untrust(id: string, err: Error): void {
     this.synced.delete(id);
     try {
       rmSync(this.pathOf(id), { force: true });
     } catch {
       // The file stays, and with it the risk; GC removes it with the expired session.
+    }
+    try {
+      this.options.uploadLost?.(id, err);
+    } catch {
+      // a failing log must not become an unhandled rejection in the flush's promise
     }
   }
 
