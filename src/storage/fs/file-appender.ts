@@ -20,6 +20,18 @@ const SYNC_WRITE_MAX = 64 * 1024;
 /** Bytes between background flushes of a growing upload file. */
 export const SYNC_EVERY = 64 * 1024 * 1024;
 
+export interface FileAppenderOptions {
+  /** Bytes between background flushes (default SYNC_EVERY). */
+  syncEvery?: number;
+  highWaterMark?: number;
+  /** fdatasync when the stream ends, on the descriptor already open (saves an open at commit). */
+  syncAtEnd?: boolean;
+  /** Told when a background flush fails, also after the stream closed (see FileAppender); must not throw. */
+  onFlushError?: (err: Error) => void;
+  /** Flushes the descriptor's written bytes to the disk (default fdatasync); tests fail it. */
+  flush?: (fd: number) => Promise<void>;
+}
+
 /**
  * Writes a stream into an open file from `position` on, gathering queued chunks into one
  * writev. Each time the file crosses a multiple of `syncEvery` bytes it starts an fdatasync in
@@ -35,18 +47,6 @@ export const SYNC_EVERY = 64 * 1024 * 1024;
  * waiting for a pending _write, and a write to a closed and reused descriptor would land in
  * another file). A background flush still running then keeps the descriptor until it is done.
  */
-export interface FileAppenderOptions {
-  /** Bytes between background flushes (default SYNC_EVERY). */
-  syncEvery?: number;
-  highWaterMark?: number;
-  /** fdatasync when the stream ends, on the descriptor already open (saves an open at commit). */
-  syncAtEnd?: boolean;
-  /** Told when a background flush fails, also after the stream closed (see FileAppender); must not throw. */
-  onFlushError?: (err: Error) => void;
-  /** Flushes the descriptor's written bytes to the disk (default fdatasync); tests fail it. */
-  flush?: (fd: number) => Promise<void>;
-}
-
 export class FileAppender extends Writable {
   bytesWritten = 0;
   private syncing: Promise<void> | undefined;
