@@ -177,9 +177,8 @@ export class Uploads {
 
   /** Cancels the upload and removes its bytes. */
   async cancel(name: string, id: string): Promise<void> {
-    await this.session(name, id);
     await this.locked(id, async () => {
-      // Again once the operations before it settled: a PUT that completed the upload meanwhile
+      // Checked once the operations before it settled: a PUT that completed the upload meanwhile
       // leaves nothing to cancel, and the client must not be told its cancel succeeded.
       await this.session(name, id);
       await this.discard(id);

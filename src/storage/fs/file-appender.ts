@@ -56,6 +56,7 @@ export class FileAppender extends Writable {
   private readonly syncEvery: number;
   private readonly syncAtEnd: boolean;
   private readonly flush: (fd: number) => Promise<void>;
+  private readonly onFlushError: ((err: Error) => void) | undefined;
 
   /** Whether the bytes were synced (fdatasync) before the descriptor closed: see `syncAtEnd`. */
   synced = false;
@@ -63,12 +64,13 @@ export class FileAppender extends Writable {
   constructor(
     private readonly fd: number,
     private position: number,
-    private readonly options: FileAppenderOptions = {},
+    options: FileAppenderOptions = {},
   ) {
     super({ highWaterMark: options.highWaterMark ?? 1024 * 1024 });
     this.syncEvery = options.syncEvery ?? SYNC_EVERY;
     this.syncAtEnd = options.syncAtEnd ?? false;
     this.flush = options.flush ?? fdatasyncAsync;
+    this.onFlushError = options.onFlushError;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -116,7 +118,7 @@ export class FileAppender extends Writable {
         (err: Error) => {
           this.syncing = undefined;
           this.flushError ??= err;
-          this.options.onFlushError?.(err);
+          this.onFlushError?.(err);
         },
       );
     }

@@ -299,6 +299,10 @@ class FsUploadStaging implements UploadStaging {
   }
 
   async abort(id: string): Promise<void> {
+    this.remove(id);
+  }
+
+  private remove(id: string): void {
     this.synced.delete(id);
     rmSync(this.pathOf(id), { force: true });
   }
@@ -310,9 +314,8 @@ class FsUploadStaging implements UploadStaging {
    * client starts again instead of committing a blob with lost bytes.
    */
   private untrust(id: string, err: Error): void {
-    this.synced.delete(id);
     try {
-      rmSync(this.pathOf(id), { force: true });
+      this.remove(id);
     } catch {
       // The file stays, and with it the risk; GC removes it with the expired session.
     }

@@ -36,7 +36,7 @@ describe('Uploads: a cancel that arrives while a PUT completes the upload', () =
     const finished = uploads.finish(name, id, digest, body, undefined, undefined);
     body.write(bytes.subarray(0, 1000));
     await new Promise((resolve) => setImmediate(resolve));
-    const cancelled = uploads.cancel(name, id); // finds the session, then waits for the PUT
+    const cancelled = uploads.cancel(name, id); // waits for the PUT, then looks for the session
     await new Promise((resolve) => setImmediate(resolve));
     body.end(bytes.subarray(1000));
     assert.equal(await finished, digest);
