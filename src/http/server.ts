@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import { closeConnectionsWithBodiesInFlight } from './connection-reuse.ts';
 import { sweepIdleConnectionsSafely } from './idle-sweep.ts';
+import { accessLog } from './access-log.ts';
 import { LazyRequestLogger } from './lazy-request-logger.ts';
 import { RegistryError } from '../domain/errors.ts';
 import { envelopeError, notFound, useEnvelope } from './envelope.ts';
@@ -100,8 +101,11 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
   if (services.metrics) registerMetrics(app, services.metrics);
   // The access line goes through the server's logger, with the trace id a request's logger would
   // add: the request's own logger then is never made for a request that logs nothing else.
+  const access = accessLog(logger);
   app.addHook('onResponse', (req, reply, done) => {
-    app.log.info({ traceId: req.id, method: req.method, url: req.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    const url = req.url;
+    const query = url.indexOf('?');
+    access(req.id, req.method, query === -1 ? url : url.slice(0, query), reply.statusCode, Math.round(reply.elapsedTime));
     done();
   });
 
