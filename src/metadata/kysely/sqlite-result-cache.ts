@@ -123,12 +123,13 @@ export class SqliteResultCache {
 }
 
 /**
- * The cache key of a statement run with `parameters`, or undefined when a parameter is of a kind
- * not worth keying on (a Buffer: results are only kept for lookups by names, digests, numbers).
- * Strings carry their length, so no two parameter lists share a key.
+ * The cache key of `statement` (anything naming one statement: its SQL text, or a number unique
+ * to it) run with `parameters`, or undefined when a parameter is of a kind not worth keying on (a
+ * Buffer: results are only kept for lookups by names, digests, numbers). Strings carry their
+ * length, so no two parameter lists share a key.
  */
-export function resultKey(sql: string, parameters: ReadonlyArray<unknown>): string | undefined {
-  let key = sql;
+export function resultKey(statement: string, parameters: ReadonlyArray<unknown>): string | undefined {
+  let key = statement;
   for (const p of parameters) {
     switch (typeof p) {
       case 'string':

@@ -11,6 +11,8 @@ export const SQLITE_PAGE_CACHE_KIB = 2000;
 
 /** Distinct SQL texts kept prepared; IN lists of varying length make the set open-ended. */
 const STATEMENT_CACHE_MAX = 1000;
+/** Statements prepared with a result cache so far, in this process: each one's number names it in result keys. */
+let statementsPrepared = 0;
 
 /**
  * Kysely's SQLite driver prepares every query anew, which costs more than running a point
@@ -50,6 +52,10 @@ export function cachingStatements(database: SQLite.Database, results?: SqliteRes
  */
 function withResultCache(database: SQLite.Database, stmt: SQLite.Statement, sql: string, results: SqliteResultCache): SqliteStatement {
   const query = stmt.reader && stmt.readonly; // SQLite calls begin, commit and the like read-only too
+  // Results are keyed by this statement's number, not its SQL text: a key is built and hashed on
+  // every lookup, and the text of a join is hundreds of characters. A statement prepared again
+  // for the same text (see cachingStatements) gets a number of its own; its results are kept apart.
+  const statement = `\0q${++statementsPrepared}`;
   let scope = results.scopeOf(sql, query);
   let generation = results.generation;
   const currentScope = (): StatementScope => {
@@ -78,7 +84,7 @@ function withResultCache(database: SQLite.Database, stmt: SQLite.Statement, sql:
     all(parameters: ReadonlyArray<unknown>): unknown[] {
       const scope = currentScope();
       if (scope.kind !== 'read') return changing(scope, () => stmt.all(parameters));
-      const key = scope.tables === 0 || database.inTransaction ? undefined : resultKey(sql, parameters);
+      const key = scope.tables === 0 || database.inTransaction ? undefined : resultKey(statement, parameters);
       if (key === undefined) return stmt.all(parameters);
       // Callers get their own array (Kysely's migrator sorts one in place); the rows are shared, frozen.
       const kept = results.get(scope.tables, key) ?? results.set(scope.tables, key, stmt.all(parameters));
