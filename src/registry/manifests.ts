@@ -49,13 +49,27 @@ export interface PutManifestResult {
   subject?: Digest;
 }
 
+/** Accept headers parsed lately: a client sends the same one on every pull. */
+const parsedAccepts = new Map<string, ReadonlySet<string>>();
+/** Distinct Accept headers kept parsed; past it the map starts over. */
+const PARSED_ACCEPTS_MAX = 256;
+/** Longer Accept headers are parsed every time rather than kept. */
+const PARSED_ACCEPT_MAX_LENGTH = 4096;
+
 /** Parses an Accept header into the set of media types it names (without parameters). */
-function acceptedTypes(accept: string | undefined): Set<string> | undefined {
-  if (accept === undefined || accept.trim() === '') return undefined;
+function acceptedTypes(accept: string | undefined): ReadonlySet<string> | undefined {
+  if (accept === undefined) return undefined;
+  const known = parsedAccepts.get(accept);
+  if (known) return known;
+  if (accept.trim() === '') return undefined;
   const types = new Set<string>();
   for (const part of accept.split(',')) {
     const type = baseMediaType(part);
     if (type) types.add(type);
+  }
+  if (accept.length <= PARSED_ACCEPT_MAX_LENGTH) {
+    if (parsedAccepts.size >= PARSED_ACCEPTS_MAX) parsedAccepts.clear();
+    parsedAccepts.set(accept, types);
   }
   return types;
 }
@@ -106,7 +120,7 @@ export class Manifests {
       : this.deps.metadata.manifests.get(image.id, ref.digest);
   }
 
-  private async defaultPlatformChild(imageId: number, index: ManifestWithContent, accepted: Set<string>): Promise<ManifestWithContent | undefined> {
+  private async defaultPlatformChild(imageId: number, index: ManifestWithContent, accepted: ReadonlySet<string>): Promise<ManifestWithContent | undefined> {
     const parsed = parseManifest(index.content, index.mediaType);
     const child = parsed.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64' && accepted.has(m.mediaType));
     return child && this.deps.metadata.manifests.get(imageId, child.digest);

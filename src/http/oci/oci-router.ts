@@ -35,20 +35,26 @@ export const ALLOWED_METHODS: Record<RouteKind, readonly string[]> = {
   referrers: ['GET', 'HEAD'],
 };
 
-const PATTERNS: [RegExp, (m: RegExpExecArray) => OciRoute][] = [
-  [/^\/v2\/?$/, () => ({ kind: 'base' })],
-  [/^\/v2\/_catalog\/?$/, () => ({ kind: 'catalog' })],
-  [/^\/v2\/(.+)\/tags\/list\/?$/, (m) => ({ kind: 'tags', name: m[1]! })],
-  [/^\/v2\/(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: 'manifest', name: m[1]!, reference: m[2]! })],
-  [/^\/v2\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'uploads', name: m[1]! })],
-  [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: m[1]!, id: m[2]! })],
-  [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: m[1]!, digest: m[2]! })],
-  [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: m[1]!, digest: m[2]! })],
+/**
+ * Each pattern with a literal it cannot match without: the pattern runs only on a path that
+ * contains it. The `(.+)` name group makes a failing pattern scan the whole path back and forth,
+ * and a blob path failed five patterns before its own.
+ */
+const PATTERNS: [RegExp, string, (m: RegExpExecArray) => OciRoute][] = [
+  [/^\/v2\/?$/, '/v2', () => ({ kind: 'base' })],
+  [/^\/v2\/_catalog\/?$/, '/_catalog', () => ({ kind: 'catalog' })],
+  [/^\/v2\/(.+)\/tags\/list\/?$/, '/tags/list', (m) => ({ kind: 'tags', name: m[1]! })],
+  [/^\/v2\/(.+)\/manifests\/([^/]+)$/, '/manifests/', (m) => ({ kind: 'manifest', name: m[1]!, reference: m[2]! })],
+  [/^\/v2\/(.+)\/blobs\/uploads\/?$/, '/blobs/uploads', (m) => ({ kind: 'uploads', name: m[1]! })],
+  [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, '/blobs/uploads/', (m) => ({ kind: 'upload', name: m[1]!, id: m[2]! })],
+  [/^\/v2\/(.+)\/blobs\/([^/]+)$/, '/blobs/', (m) => ({ kind: 'blob', name: m[1]!, digest: m[2]! })],
+  [/^\/v2\/(.+)\/referrers\/([^/]+)$/, '/referrers/', (m) => ({ kind: 'referrers', name: m[1]!, digest: m[2]! })],
 ];
 
 /** The route for a raw path (no query); undefined when nothing matches. The last segment is URL-decoded. */
 export function matchOciRoute(path: string): OciRoute | undefined {
-  for (const [pattern, build] of PATTERNS) {
+  for (const [pattern, literal, build] of PATTERNS) {
+    if (!path.includes(literal)) continue;
     const m = pattern.exec(path);
     if (!m) continue;
     const route = build(m);

@@ -27,8 +27,11 @@ const CASES: [string, string, string, number, number][] = [
   ['a1b2c3d4e5f6000000000001', 'GET', '/v2/library/app/manifests/latest', 200, 3],
   ['t', 'HEAD', '/v2/a/blobs/sha256:00', 404, 0],
   ['t', 'PUT', '/v2/"quoted"\\back\\slash/é/ü', 201, 12345],
+  ['t', 'GET', '/v2/only"quotes"', 200, 1],
+  ['t', 'GET', '/v2/only\\backslashes\\', 200, 1],
   ['t', 'GET', '/v2/ctl\u0001\u001f\ttab\nline', 400, 1],
   ['t', 'PROPFIND', '/', 405, NaN],
+  ['t', 'GET', '/v2/emoji/\u{1F433}/manifests/x\u007f', 200, 2],
 ];
 
 describe('accessLog', () => {
@@ -45,6 +48,13 @@ describe('accessLog', () => {
         assert.doesNotThrow(() => JSON.parse(lines[0]!));
       }
     }
+  });
+
+  it('escapes a lone surrogate, so the line stays valid JSON and keeps the path', () => {
+    const { logger, lines } = capturing({});
+    accessLog(logger)('t', 'GET', '/v2/a\ud800b', 200, 1);
+    assert.equal(JSON.parse(lines[0]!).url, '/v2/a\ud800b');
+    assert.match(lines[0]!, /\\ud800/);
   });
 
   it("carries a child logger's bindings", () => {

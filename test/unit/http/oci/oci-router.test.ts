@@ -76,6 +76,42 @@ describe('matchOciRoute', () => {
     }
   });
 
+  it('answers for any path made of endpoint words as the plain ordered patterns would', () => {
+    // The patterns as they were before each got a literal to check first; the first match wins.
+    const plain: [RegExp, (m: RegExpExecArray) => Record<string, string>][] = [
+      [/^\/v2\/?$/, () => ({ kind: 'base' })],
+      [/^\/v2\/_catalog\/?$/, () => ({ kind: 'catalog' })],
+      [/^\/v2\/(.+)\/tags\/list\/?$/, (m) => ({ kind: 'tags', name: m[1]! })],
+      [/^\/v2\/(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: 'manifest', name: m[1]!, reference: m[2]! })],
+      [/^\/v2\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'uploads', name: m[1]! })],
+      [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: m[1]!, id: m[2]! })],
+      [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: m[1]!, digest: m[2]! })],
+      [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: m[1]!, digest: m[2]! })],
+    ];
+    const expected = (path: string) => {
+      for (const [re, build] of plain) {
+        const m = re.exec(path);
+        if (m) return build(m);
+      }
+      return undefined;
+    };
+    const words = ['v2', '', '_catalog', 'tags', 'list', 'manifests', 'blobs', 'uploads', 'referrers', 'app', 'x%2F', 'sha256:0'];
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const parts = Array.from({ length: 1 + next(7) }, () => words[next(words.length)]!);
+      const path = `/${next(8) === 0 ? '' : 'v2/'}${parts.join('/')}`;
+      const want = expected(path);
+      const got = matchOciRoute(path) as Record<string, string> | undefined;
+      // matchOciRoute decodes the last segment; none of these words has an escape it decodes except x%2F.
+      if (want && got) for (const k of ['reference', 'digest'] as const) if (want[k]?.includes('%')) want[k] = decodeURIComponent(want[k]!);
+      assert.deepEqual(got, want, path);
+    }
+  });
+
   it('allows the methods each endpoint implements', () => {
     assert.deepEqual([...ALLOWED_METHODS.manifest].sort(), ['DELETE', 'GET', 'HEAD', 'PUT']);
     assert.deepEqual([...ALLOWED_METHODS.uploads], ['POST']);
