@@ -7,7 +7,10 @@ export interface LogWriter {
 }
 
 export interface LogDestinationOptions {
-  /** Bytes of log lines waiting to be written beyond which new lines are dropped. */
+  /**
+   * Size of the log lines waiting to be written beyond which new lines are dropped: characters
+   * for lines still queued, bytes once they are taken into a write (the same for ASCII lines).
+   */
   maxLength: number;
   /** How long flushSync() (the exit flush) keeps retrying a full pipe, in total. Default EXIT_FLUSH_MS. */
   exitFlushMs?: number;
@@ -49,8 +52,9 @@ function sleepSync(ms: number): void {
  *
  * write() queues the line; the queue is written asynchronously (the thread pool's fs.write), and
  * lines queued in the same event-loop turn or while a write is in flight go out together in the
- * next write. A full pipe (EAGAIN) is retried on a timer. Past `maxLength` queued bytes, lines are
- * dropped, with a notice when a run of drops starts and one with its count when it ends. Any
+ * next write. A full pipe (EAGAIN) is retried on a timer. Past `maxLength` queued (characters,
+ * then bytes), lines are dropped, with a notice when a run of drops starts and one with its
+ * count when it ends. Any
  * other error (EPIPE, EBADF, ...) stops logging for good: later writes are no-ops.
  * flushSync() writes what is queued, retrying a full pipe for at most `exitFlushMs`.
  *
@@ -71,8 +75,12 @@ export class LogDestination {
   private readonly notice: (message: string) => void;
   private readonly writer: LogWriter;
   private queue: string[] = [];
-  /** Bytes waiting: the queue plus what is left of `batch`. */
-  private queuedBytes = 0;
+  /**
+   * What is waiting: the queue's characters plus the bytes left of `batch`. Characters, because
+   * Buffer.byteLength on every line was a third of the cost of an access line; a line's bytes are
+   * counted once it is encoded for a write.
+   */
+  private queued = 0;
   /** The bytes being written (in flight, or refused and waiting for a retry), from `offset`. */
   private batch: Buffer | undefined;
   private offset = 0;
@@ -93,8 +101,7 @@ export class LogDestination {
   /** Queues one line (pino passes it with its newline). False when it was dropped or logging has stopped. */
   write(line: string): boolean {
     if (this.broken) return false;
-    const bytes = Buffer.byteLength(line);
-    if (this.queuedBytes + bytes > this.maxLength) {
+    if (this.queued + line.length > this.maxLength) {
       if (this.droppingSince === undefined) {
         this.droppingSince = this.dropped;
         this.notice(`stdout is not taking log lines as fast as they come: ${this.maxLength} bytes are queued; dropping lines until it catches up`);
@@ -103,7 +110,7 @@ export class LogDestination {
       return false;
     }
     this.queue.push(line);
-    this.queuedBytes += bytes;
+    this.queued += line.length;
     if (!this.inFlight && !this.isDue()) this.dueNextTurn = setImmediate(this.writeNext);
     return true;
   }
@@ -119,13 +126,18 @@ export class LogDestination {
     this.cancelDue();
     const parts: Buffer[] = [];
     if (this.batch && !this.inFlight) {
-      parts.push(this.batch.subarray(this.offset));
+      const rest = this.batch.subarray(this.offset);
+      parts.push(rest);
+      this.queued -= rest.length;
       this.batch = undefined;
     }
-    if (this.queue.length > 0) parts.push(Buffer.from(this.queue.join('')));
+    if (this.queue.length > 0) {
+      const text = this.queue.join('');
+      parts.push(Buffer.from(text));
+      this.queued -= text.length;
+    }
     this.queue = [];
     const bytes = Buffer.concat(parts);
-    this.queuedBytes -= bytes.length;
     const deadline = performance.now() + timeoutMs;
     let offset = 0;
     while (offset < bytes.length) {
@@ -159,8 +171,10 @@ export class LogDestination {
     if (this.broken || this.inFlight) return;
     if (!this.batch) {
       if (this.queue.length === 0) return;
-      this.batch = Buffer.from(this.takeBatch());
+      const text = this.takeBatch();
+      this.batch = Buffer.from(text);
       this.offset = 0;
+      this.queued += this.batch.length - text.length; // its characters were counted, now its bytes are
     }
     this.inFlight = true;
     this.writer.write(this.fd, this.batch, this.offset, this.batch.length - this.offset, this.written);
@@ -180,9 +194,9 @@ export class LogDestination {
     }
     if (!this.batch) return;
     this.offset += n;
-    this.queuedBytes -= n;
+    this.queued -= n;
     if (this.offset >= this.batch.length) this.batch = undefined;
-    if (this.droppingSince !== undefined && this.queuedBytes <= this.maxLength / 2) this.reportDropped();
+    if (this.droppingSince !== undefined && this.queued <= this.maxLength / 2) this.reportDropped();
     // Lines queued while this write was in flight go out together, now.
     if (!this.isDue() && (this.batch || this.queue.length > 0)) this.writeNext();
   };
@@ -217,7 +231,7 @@ export class LogDestination {
     this.cancelDue();
     this.queue = [];
     this.batch = undefined;
-    this.queuedBytes = 0;
+    this.queued = 0;
     this.notice(`stdout cannot be written (${err.code ?? err.message}); logging stopped`);
   }
 }

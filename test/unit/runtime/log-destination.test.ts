@@ -104,6 +104,32 @@ async function eventually(what: string, probe: () => boolean): Promise<void> {
 const lines = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => `{"msg":"${prefix} ${i}"}\n`);
 
 describe('LogDestination', () => {
+  it('counts a queued line by its characters, a line taken into a write by its bytes, and nothing once all is written', async () => {
+    let blocked = true;
+    const written: string[] = [];
+    const writer: LogWriter = {
+      write(_fd, buffer, offset, length, done) {
+        if (blocked) return done(Object.assign(new Error('refused'), { code: 'EAGAIN' }), 0);
+        written.push(buffer.toString('utf8', offset, offset + length));
+        done(null, length);
+      },
+      writeSync: () => {
+        throw new Error('not used');
+      },
+    };
+    const log = new LogDestination(99, { maxLength: 100, writer, notice: () => {} });
+    const line = 'ééééé\n'; // 6 characters, 11 bytes
+    for (let i = 0; i < 16; i++) assert.equal(log.write(line), true);
+    assert.equal(log.write(line), false, '102 characters would be past maxLength');
+    await nextTurn(); // the 16 lines are taken into a write (176 bytes), which the pipe refuses
+    assert.equal(log.write('x\n'), false, 'the refused write counts its bytes');
+    blocked = false;
+    await eventually('the retried write', () => written.length > 0);
+    assert.equal(written.join(''), line.repeat(16));
+    for (let i = 0; i < 16; i++) assert.equal(log.write(line), true, 'nothing is left counted once all was written');
+    assert.equal(log.write(line), false);
+  });
+
   it('writes the lines of one event-loop turn with one write, after that turn', async () => {
     const { path, fd } = tempFile();
     const { log, writes } = destination(fd);
