@@ -19,17 +19,26 @@
  *                     runs its first small pushes at a third of its warm rate)
  *   --batch N         d: images per slice (default 300)
  *   --seconds S       e: seconds per load slice (default 2)
+ *   --instructions N  e only: run both servers under valgrind's callgrind and count, instead of
+ *                     timing loads, the instructions each request costs (all threads, user space):
+ *                     each slice sends N of each request, 16 at a time, with counting on. A count
+ *                     does not depend on how busy the machine is, but work that falls in a slice
+ *                     adds to it (JIT compiles, a major GC, the credential re-check each minute):
+ *                     the least count of each side is printed beside the medians. Start with
+ *                     `--warmup 4 --rounds 5 --instructions 2000` (the JIT warms up slowly there)
  *   --b-flags "..."   extra node flags for B only (e.g. to try a V8 flag against the same code)
  *   --b-env "K=V .."  extra environment variables for B's process only (e.g. a glibc malloc setting)
  *
  * Loopback only; both servers are stopped by their PIDs and the worktrees removed, also on errors.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { agent, BlobSource, parallel, pullBlob, pushMonolithic, pushSmallImage, smallImage } from './client.ts';
-import { FULL, loadSmallRequest, pushHotImage, smallRequests } from './scenarios.ts';
+import { agent, BlobSource, expectStatus, parallel, pullBlob, pushMonolithic, pushSmallImage, request, smallImage } from './client.ts';
+import { FULL, loadSmallRequest, pushHotImage, type SmallRequest, smallRequests } from './scenarios.ts';
 import { type Registry, sampleProcess, startBerth } from './servers.ts';
 
 const { values: args } = parseArgs({
@@ -43,10 +52,13 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '2' },
     'b-flags': { type: 'string', default: '' },
     'b-env': { type: 'string', default: '' },
+    instructions: { type: 'string' },
   },
 });
-if (!args.base || !['d', 'e', 'g'].includes(args.scenario)) {
-  console.error('usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e|g] [--rounds N] [--batch N] [--seconds S] [--b-flags "..."] [--b-env "K=V .."]');
+if (!args.base || !['d', 'e', 'g'].includes(args.scenario) || (args.instructions !== undefined && (args.scenario !== 'e' || !(Number(args.instructions) >= 1)))) {
+  console.error(
+    'usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e|g] [--rounds N] [--batch N] [--seconds S] [--instructions N (with e)] [--b-flags "..."] [--b-env "K=V .."]',
+  );
   process.exit(2);
 }
 
@@ -83,6 +95,12 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 const fmt = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
+/** `B/A 0.91 (B better by 9%)` for a ratio of B to A. */
+function verdict(ratio: number, higherIsBetter: boolean): string {
+  const better = higherIsBetter ? ratio : 1 / ratio;
+  const by = Math.abs(better - 1) * 100 < 0.5 ? 'nothing' : `${(Math.abs(better - 1) * 100).toFixed(0)}%`;
+  return `B/A ${ratio.toFixed(2)} (${better >= 1 ? 'B better' : 'A better'} by ${by})`;
+}
 
 /** One slice of work on server `i`; returns the series values it measured, in `series` order. */
 type Slice = (r: Registry, round: number, i: number) => Promise<number[]>;
@@ -136,6 +154,17 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
       return [...smallRequests(hot), { label: 'GET small blob', method: 'GET' as const, path: `/v2/${hot.name}/blobs/${hot.layer}`, headers: {} }];
     }),
   );
+  if (callgrindDir) {
+    const n = Number(args.instructions);
+    return {
+      series: requests[0]!.map(({ label }) => ({ label: `${label} instructions per request`, unit: 'instructions', higherIsBetter: false, values: both() })),
+      async slice(r, _round, i) {
+        const out: number[] = [];
+        for (const req of requests[i]!) out.push((await countInstructions(r, req, n, callgrindDir)) / n);
+        return out;
+      },
+    };
+  }
   return {
     series: requests[0]!.flatMap(({ label }) => [
       { label: `${label} req/s`, unit: 'req/s', higherIsBetter: true, values: both() },
@@ -154,6 +183,52 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
   };
 }
 
+/** Where callgrind writes its counts, with --instructions. */
+const callgrindDir = args.instructions === undefined ? undefined : mkdtempSync(join(tmpdir(), 'berth-ab-callgrind-'));
+
+function callgrindControl(...argv: string[]): void {
+  execFileSync('callgrind_control', argv, { stdio: 'ignore' });
+}
+
+/**
+ * The instructions `r` runs (every thread, user space) while it answers `n` of `req`, 16 at a
+ * time: counting is switched on for exactly that stretch and the count dumped.
+ */
+async function countInstructions(r: Registry, req: SmallRequest, n: number, dir: string): Promise<number> {
+  const pid = String(r.pid);
+  const dumps = () => readdirSync(dir).filter((f) => f.startsWith(`cg.${pid}.`));
+  const before = dumps().length;
+  callgrindControl('--zero', pid);
+  callgrindControl('--instr=on', pid);
+  await parallel(n, 16, async () => {
+    expectStatus(await request(r, req.path, { method: req.method, headers: req.headers }), 200, req.label);
+  });
+  callgrindControl('--instr=off', pid);
+  callgrindControl('--dump', pid);
+  for (let attempt = 0; dumps().length === before; attempt++) {
+    if (attempt > 600) throw new Error(`callgrind wrote no dump for ${pid}`);
+    await sleep(100);
+  }
+  const newest = dumps()
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
+  const totals = /^totals:\s+(\d+)/m.exec(readFileSync(newest, 'utf8'));
+  if (!totals) throw new Error(`no totals in ${newest}`);
+  return Number(totals[1]);
+}
+
+/** valgrind's callgrind, counting only while told to (countInstructions); JIT code needs --smc-check. */
+function callgrindWrapper(dir: string): string[] {
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+    execFileSync('callgrind_control', ['--version'], { stdio: 'ignore' });
+  } catch {
+    console.error('--instructions needs valgrind (Debian: apt-get install valgrind)');
+    process.exit(2);
+  }
+  return ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', `--callgrind-out-file=${join(dir, 'cg.%p')}`];
+}
+
 const trees = [worktree(args.base), args.head ? worktree(args.head) : repo];
 const regs: Registry[] = [];
 try {
@@ -165,7 +240,8 @@ try {
   }));
   const bExtra = [args['b-env'], args['b-flags']].filter(Boolean).join(' ');
   for (const [i, root] of trees.entries()) {
-    regs.push(await startBerth({ mode: 'bundle', root, nodeFlags: i === 1 ? bFlags : [], env: i === 1 ? bEnv : {}, logLevel: 'info' }));
+    const wrapper = callgrindDir ? callgrindWrapper(callgrindDir) : undefined;
+    regs.push(await startBerth({ mode: 'bundle', root, nodeFlags: i === 1 ? bFlags : [], env: i === 1 ? bEnv : {}, logLevel: 'info', wrapper }));
   }
   const { series, slice } = await prepare(regs);
   for (let round = 0; round < warmup + rounds; round++) {
@@ -179,11 +255,13 @@ try {
   for (const s of series) {
     const [a, b] = s.values;
     const ratio = median(b) / median(a);
-    const better = s.higherIsBetter ? ratio : 1 / ratio;
-    console.log(`${s.label}\n  A ${a.map(fmt).join(' ')}\n  B ${b.map(fmt).join(' ')}\n  median A ${fmt(median(a))}, B ${fmt(median(b))}: B/A ${ratio.toFixed(2)} (${better >= 1 ? 'B better' : 'A better'} by ${Math.abs(better - 1) * 100 < 0.5 ? 'nothing' : `${(Math.abs(better - 1) * 100).toFixed(0)}%`})`);
+    console.log(`${s.label}\n  A ${a.map(fmt).join(' ')}\n  B ${b.map(fmt).join(' ')}\n  median A ${fmt(median(a))}, B ${fmt(median(b))}: ${verdict(ratio, s.higherIsBetter)}`);
+    // A count only grows with work that happened to fall in its slice (a periodic credential check, a flush): the least is the steadiest.
+    if (s.unit === 'instructions') console.log(`  least A ${fmt(Math.min(...a))}, B ${fmt(Math.min(...b))}: ${verdict(Math.min(...b) / Math.min(...a), false)}`);
   }
 } finally {
   await Promise.allSettled(regs.map((r) => r.stop()));
   agent.destroy();
   for (const dir of trees) removeWorktree(dir);
+  if (callgrindDir) rmSync(callgrindDir, { recursive: true, force: true });
 }

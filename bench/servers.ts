@@ -130,6 +130,8 @@ export interface BerthOptions {
   logLevel: string;
   /** The checkout whose src/ runs (default: this one); bench/ab.ts passes a worktree of another revision. */
   root?: string;
+  /** A command node runs under, e.g. `['valgrind', '--tool=callgrind', ...]`: its PID is the server's. */
+  wrapper?: string[];
 }
 
 /** How `npm start` runs node (its flags and environment; docs/operations.md says why), as this checkout has it. */
@@ -152,7 +154,9 @@ export async function startBerth(opts: BerthOptions): Promise<Registry> {
   const port = await freePort();
   const entry =
     opts.mode === 'dist' ? [join(root, 'dist/main.js')] : opts.mode === 'tsx' ? ['--import', 'tsx', join(root, 'src/main.ts')] : [await bundleBerth(root)];
-  const child = spawn(process.execPath, [...NPM_START.nodeFlags, ...opts.nodeFlags, ...entry, 'serve'], {
+  const nodeArgs = [...NPM_START.nodeFlags, ...opts.nodeFlags, ...entry, 'serve'];
+  const [command, ...args] = opts.wrapper?.length ? [...opts.wrapper, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
+  const child = spawn(command!, args, {
     cwd: root,
     env: {
       ...process.env,
@@ -165,7 +169,9 @@ export async function startBerth(opts: BerthOptions): Promise<Registry> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return serving(child, { kind: 'berth', port, dir: dataDir, readyMs: 60_000, stopGraceMs: 30_000, authorization: basic(BENCH_USER, BENCH_PASSWORD) });
+  // Under valgrind, start-up (the admin's password hash above all) takes many times as long.
+  const readyMs = opts.wrapper?.length ? 300_000 : 60_000;
+  return serving(child, { kind: 'berth', port, dir: dataDir, readyMs, stopGraceMs: 30_000, authorization: basic(BENCH_USER, BENCH_PASSWORD) });
 }
 
 const REFERENCE_BINARY = '/usr/bin/docker-registry';
