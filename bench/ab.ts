@@ -239,8 +239,8 @@ try {
     return [name, value];
   }));
   const bExtra = [args['b-env'], args['b-flags']].filter(Boolean).join(' ');
+  const wrapper = callgrindDir ? callgrindWrapper(callgrindDir) : undefined;
   for (const [i, root] of trees.entries()) {
-    const wrapper = callgrindDir ? callgrindWrapper(callgrindDir) : undefined;
     regs.push(await startBerth({ mode: 'bundle', root, nodeFlags: i === 1 ? bFlags : [], env: i === 1 ? bEnv : {}, logLevel: 'info', wrapper }));
   }
   const { series, slice } = await prepare(regs);

@@ -54,8 +54,8 @@ function sleepSync(ms: number): void {
  * lines queued in the same event-loop turn or while a write is in flight go out together in the
  * next write. A full pipe (EAGAIN) is retried on a timer. Past `maxLength` queued (characters,
  * then bytes), lines are dropped, with a notice when a run of drops starts and one with its
- * count when it ends. Any
- * other error (EPIPE, EBADF, ...) stops logging for good: later writes are no-ops.
+ * count when it ends. Any other error (EPIPE, EBADF, ...) stops logging for good: later writes
+ * are no-ops.
  * flushSync() writes what is queued, retrying a full pipe for at most `exitFlushMs`.
  *
  * For a pipe or socket the descriptor must be in non-blocking mode: a write the thread pool is
