@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
+import { CompleteRequest } from './complete-request.ts';
 import { closeConnectionsWithBodiesInFlight } from './connection-reuse.ts';
 import { sweepIdleConnectionsSafely } from './idle-sweep.ts';
 import { accessLog } from './access-log.ts';
@@ -82,7 +83,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
     // is cut, which fails the handler's stream and releases the upload's lock.
     connectionTimeout: services.options.idleTimeoutMs ?? 5 * 60_000,
     // Node checks the headers deadline only every connectionsCheckingInterval (30 s by default).
-    http: { headersTimeout, connectionsCheckingInterval: Math.max(250, Math.min(5_000, headersTimeout / 4)) },
+    http: { headersTimeout, connectionsCheckingInterval: Math.max(250, Math.min(5_000, headersTimeout / 4)), IncomingMessage: CompleteRequest },
     keepAliveTimeout: 75_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
