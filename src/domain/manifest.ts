@@ -130,6 +130,13 @@ function resolveMediaType(body: Record<string, unknown>, contentType: string | u
 }
 
 /**
+ * A manifest's bytes as text: JSON is UTF-8 (RFC 8259), and a byte sequence that is not would
+ * reach clients as replacement characters, under a digest of other bytes. A byte order mark is
+ * kept, so JSON.parse refuses it as before.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
  * Parses and validates a manifest body. Throws MANIFEST_INVALID (or 413 for an oversized body)
  * with a message that says what is wrong. Pure: existence of referenced content is checked by the caller.
  */
@@ -137,9 +144,15 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
   if (bytes.length > MAX_MANIFEST_BYTES) {
     throw new RegistryError('MANIFEST_INVALID', `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, undefined, { status: 413 });
   }
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    invalid('manifest is not valid UTF-8 (JSON must be)');
+  }
   let body: unknown;
   try {
-    body = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    body = JSON.parse(text);
   } catch {
     invalid('manifest is not valid JSON');
   }

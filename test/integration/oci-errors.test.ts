@@ -234,6 +234,20 @@ describe('OCI error paths', () => {
       await expectOciError(res, 400, 'DIGEST_INVALID');
       assert.equal((await server.fetch(`/v2/${name}/manifests/${m.digest}`, { method: 'HEAD' })).status, 404);
     });
+    it('a manifest that is not UTF-8 is 400 MANIFEST_INVALID and not stored, under its tag or its digest', async () => {
+      const config = configBlob();
+      await pushBlob(server, name, config);
+      const m = imageManifest({ config: descriptorOf(config, OCI_CONFIG), annotations: { note: 'caf\u00e9' } });
+      // The same manifest with its é as one Latin-1 byte: JSON.parse alone would take it.
+      const latin1 = Buffer.from(m.bytes.toString('utf8'), 'latin1');
+      for (const reference of ['latin1', sha256(latin1)]) {
+        const res = await server.fetch(`/v2/${name}/manifests/${reference}`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: latin1 });
+        await expectOciError(res, 400, 'MANIFEST_INVALID');
+        assert.equal((await server.fetch(`/v2/${name}/manifests/${reference}`, { method: 'HEAD' })).status, 404);
+      }
+      const ok = await server.fetch(`/v2/${name}/manifests/utf8`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: m.bytes });
+      assert.equal(ok.status, 201, await ok.text());
+    });
   });
 
   describe('upload sessions', () => {

@@ -42,7 +42,18 @@ describe('parseManifest: size and syntax', () => {
 
   it('refuses bytes that are not JSON', () => {
     assert.throws(() => parse('{"schemaVersion":', MediaType.OciManifest), invalid(/not valid JSON/));
-    assert.throws(() => parseManifest(Buffer.from([0xff, 0xfe, 0x00]), undefined), invalid(/not valid JSON/));
+    assert.throws(() => parseManifest(Buffer.from('\ufeff{"schemaVersion":2}'), undefined), invalid(/not valid JSON/));
+  });
+
+  it('refuses bytes that are not UTF-8, also inside a string JSON.parse would take', () => {
+    const json = bytes(ociManifest({ annotations: { note: 'caf\u00e9' } }));
+    assert.equal(parseManifest(json, undefined).annotations?.note, 'caf\u00e9');
+    const latin1 = Buffer.from(json.toString('utf8').replace('caf\u00e9', 'caf\u00e9'), 'latin1');
+    assert.throws(() => parseManifest(latin1, undefined), invalid(/not valid UTF-8/));
+    assert.throws(() => parseManifest(Buffer.from([0xff, 0xfe, 0x00]), undefined), invalid(/not valid UTF-8/));
+    // A lone surrogate, encoded as UTF-8 would (CESU-8): not UTF-8.
+    const surrogate = Buffer.concat([Buffer.from('{"schemaVersion":2,"x":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]);
+    assert.throws(() => parseManifest(surrogate, undefined), invalid(/not valid UTF-8/));
   });
 
   for (const value of ['[]', 'null', '"text"', '2', 'true']) {
