@@ -24,10 +24,14 @@ async function scrape(server: TestServer): Promise<Map<string, number>> {
   return parseMetrics(await res.text());
 }
 
+const GC_GRACE_SECONDS = 5;
+
 describe('operations endpoints', () => {
   let server: TestServer;
   before(async () => {
-    server = await startTestServer({ BERTH_GC_INTERVAL: '1', BERTH_GC_GRACE: '0' });
+    // GC every second; the grace keeps a blob pushed for a manifest still to come (without one, a
+    // run could fall between an image's blobs and its manifest on a busy machine).
+    server = await startTestServer({ BERTH_GC_INTERVAL: '1', BERTH_GC_GRACE: String(GC_GRACE_SECONDS) });
   });
   after(async () => {
     await server?.close();
@@ -78,11 +82,12 @@ describe('operations endpoints', () => {
     assert.ok((m.get('berth_storage_blobs_bytes') ?? 0) > 0, 'storage used');
     assert.equal((await server.fetch(loc, { method: 'DELETE' })).status, 204);
 
-    // A blob nothing references: GC (every second here, no grace) frees it and the counters say so.
+    // A blob nothing references: GC (every second here) frees it once older than the grace, and the
+    // counters say so.
     const lonely = blob(`lonely ${Math.random()}`);
     await pushBlob(server, 'demo/docker/lonely', lonely);
     await server.fetch(`/v2/demo/docker/lonely/blobs/${lonely.digest}`, { method: 'DELETE' });
-    for (let i = 0; i < 150 && (m.get('berth_gc_freed_bytes_total') ?? 0) < lonely.size; i++) {
+    for (let i = 0; i < 10 * (GC_GRACE_SECONDS + 20) && (m.get('berth_gc_freed_bytes_total') ?? 0) < lonely.size; i++) {
       await sleep(100);
       m = await scrape(server);
     }
