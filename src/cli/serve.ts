@@ -2,7 +2,7 @@ import pino from 'pino';
 import { buildApp } from '../app.ts';
 import { type ConfigInput, loadConfig, parseListen } from '../config/config.ts';
 import { ADMIN_PASSWORD_FILE } from '../auth/admin-bootstrap.ts';
-import { compactHeap, limitHeapGrowth } from '../runtime/heap.ts';
+import { compactHeap, limitHeapGrowth, shrinkYoungGenerationWhenQuiet } from '../runtime/heap.ts';
 import { stdoutLogDestination } from '../runtime/log-destination.ts';
 
 export interface ServeFlags extends ConfigInput {
@@ -39,6 +39,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
   // Start-up (module loading, route and schema compilation) leaves the old generation sparse;
   // V8's memory reducer would compact it only after about 16 s without load, if ever.
   compactHeap();
+  shrinkYoungGenerationWhenQuiet();
   logger.info({ address, dataDir: config.dataDir }, `berth listening on ${address}, data in ${config.dataDir}`);
 
   let stopping = false;

@@ -1,4 +1,5 @@
-import { setFlagsFromString } from 'node:v8';
+import { performance } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /**
@@ -81,4 +82,52 @@ export const HEAP_GROWING_PERCENT = 50;
  */
 export function limitHeapGrowth(): void {
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+}
+
+/** How often the server checks whether it has been quiet (see shrinkYoungGenerationWhenQuiet). */
+export const QUIET_CHECK_MS = 2000;
+/** At most this share of a check interval spent running JavaScript counts as quiet. */
+export const QUIET_UTILIZATION = 0.02;
+/** A young generation up to this size (both semi-spaces) is left as it is. */
+export const YOUNG_BYTES_KEPT = 4 * 1024 * 1024;
+
+/**
+ * One check of shrinkYoungGenerationWhenQuiet: a scavenge when the event loop was busy for at most
+ * QUIET_UTILIZATION of the interval and the young generation holds more than YOUNG_BYTES_KEPT
+ * (asked only when quiet). True when it collected.
+ */
+export function checkQuiet(busy: number, youngBytes: () => number, collect: () => void): boolean {
+  if (busy > QUIET_UTILIZATION || youngBytes() <= YOUNG_BYTES_KEPT) return false;
+  collect();
+  return true;
+}
+
+function youngGenerationBytes(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+}
+
+/**
+ * Gives the young generation's memory back once the server has been quiet for a while.
+ *
+ * Under many small requests V8 grows its young generation to the largest semi-space allowed
+ * (`--max-semi-space-size`, 4 MiB under `npm start`: 8 MiB for the two). A larger one is
+ * collected less often, so a request's objects are mostly dead by the next scavenge instead of
+ * being promoted, after two scavenges, into the old generation (see docs/operations.md). V8
+ * gives the pages back only when a GC runs while allocation is slow (under about 1 MB/s), which
+ * an idle server does not trigger: its memory reducer did, after about 30 s. Every
+ * QUIET_CHECK_MS the server looks at how busy its event loop was; when quiet, a scavenge (well
+ * under a millisecond with the young generation empty) lets V8 shrink it once its allocation
+ * rate has been low for a few seconds (about 6 s after a load here). A busy interval costs one
+ * event-loop utilization sample.
+ */
+export function shrinkYoungGenerationWhenQuiet(): () => void {
+  let last = performance.eventLoopUtilization();
+  const timer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    checkQuiet(busy, youngGenerationBytes, () => v8Gc()({ type: 'minor' }));
+  }, QUIET_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
