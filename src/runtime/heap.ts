@@ -88,8 +88,8 @@ export function limitHeapGrowth(): void {
 export const QUIET_CHECK_MS = 2000;
 /** At most this share of a check interval spent running JavaScript counts as quiet. */
 export const QUIET_UTILIZATION = 0.02;
-/** A young generation up to this size (both semi-spaces) is left as it is. */
-export const YOUNG_BYTES_KEPT = 4 * 1024 * 1024;
+/** A young generation up to this size (both semi-spaces) is left as it is; V8 shrinks it to 1 MiB. */
+export const YOUNG_BYTES_KEPT = 2 * 1024 * 1024;
 
 /**
  * One check of shrinkYoungGenerationWhenQuiet: a scavenge when the event loop was busy for at most
@@ -110,11 +110,9 @@ function youngGenerationBytes(): number {
  * Gives the young generation's memory back once the server has been quiet for a while.
  *
  * Under many small requests V8 grows its young generation to the largest semi-space allowed
- * (`--max-semi-space-size`, 4 MiB under `npm start`: 8 MiB for the two). A larger one is
- * collected less often, so a request's objects are mostly dead by the next scavenge instead of
- * being promoted, after two scavenges, into the old generation (see docs/operations.md). V8
- * gives the pages back only when a GC runs while allocation is slow (under about 1 MB/s), which
- * an idle server does not trigger: its memory reducer did, after about 30 s. Every
+ * (`--max-semi-space-size`: 2 MiB under `npm start`, 4 MiB for the two; 16 and 32 without the
+ * flag). V8 gives the pages back only when a GC runs while allocation is slow (under about
+ * 1 MB/s), which an idle server does not trigger: its memory reducer did, after about 30 s. Every
  * QUIET_CHECK_MS the server looks at how busy its event loop was; when quiet, a scavenge (well
  * under a millisecond with the young generation empty) lets V8 shrink it once its allocation
  * rate has been low for a few seconds (about 6 s after a load here). A busy interval costs one
