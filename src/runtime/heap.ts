@@ -102,7 +102,8 @@ export function checkQuiet(busy: number, youngBytes: () => number, collect: () =
   return true;
 }
 
-function youngGenerationBytes(): number {
+/** Bytes V8 holds for the young generation (both semi-spaces) now. */
+export function youngGenerationBytes(): number {
   return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
 }
 

@@ -60,9 +60,7 @@ describe('shrinkYoungGenerationWhenQuiet', () => {
     // its size until it is back to at most what is kept (or 12 s pass). V8's memory reducer, which
     // would shrink it too after a while, is off.
     const script = `
-      import { getHeapSpaceStatistics } from 'node:v8';
-      import { shrinkYoungGenerationWhenQuiet, YOUNG_BYTES_KEPT } from ${JSON.stringify(heap)};
-      const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+      import { shrinkYoungGenerationWhenQuiet, YOUNG_BYTES_KEPT, youngGenerationBytes as young } from ${JSON.stringify(heap)};
       let keep = [];
       const until = Date.now() + 1500;
       while (Date.now() < until) {
