@@ -1,5 +1,28 @@
 import type { CompiledQuery, Kysely, QueryResult } from 'kysely';
 
+/**
+ * Runs a compiled statement synchronously, or answers undefined when it cannot right now (then
+ * the query goes through Kysely). Offered by a database whose driver is synchronous (the
+ * embedded SQLite), for its root Kysely instance only: see offerDirectReads.
+ */
+export type DirectReader = (sql: string, parameters: readonly unknown[]) => unknown[] | undefined;
+
+const directReaders = new WeakMap<object, DirectReader>();
+
+/**
+ * Lets PreparedQuery run reads on `db` through `reader` instead of Kysely's executor, whose
+ * connection provider, driver mutex and result transformation cost a handful of promises and about
+ * 4 KiB of garbage per query: more than a point lookup answered from SQLiteResultCache. Only
+ * `db` itself reads directly; a transaction or any other instance derived from it is a different
+ * object and goes through Kysely. `reader` must decline (undefined) whatever Kysely would have
+ * to serialise: a statement that is not a read-only query, a read while a transaction is open on
+ * the connection. A Kysely instance with plugins must not be offered (their result transforms
+ * would be skipped).
+ */
+export function offerDirectReads(db: object, reader: DirectReader): void {
+  directReaders.set(db, reader);
+}
+
 /** Stands for the i-th argument while a query is compiled once. */
 class Placeholder {
   constructor(readonly index: number) {}
@@ -29,6 +52,8 @@ export class PreparedQuery<Db, A extends readonly unknown[], Row> {
       this.compiled.set(key, compiled);
     }
     const parameters = compiled.parameters.map((p) => (p instanceof Placeholder ? args[p.index] : p));
+    const rows = directReaders.get(db)?.(compiled.sql, parameters);
+    if (rows !== undefined) return { rows: rows as Row[] };
     return db.executeQuery<Row>({ ...compiled, parameters });
   }
 

@@ -2,6 +2,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import { KyselyMetadataStore } from './kysely-metadata-store.ts';
 import { migrateToLatest } from './migrations/index.ts';
+import { type DirectReader, offerDirectReads } from './prepared-query.ts';
 import type { Database } from './schema.ts';
 import { resultKey, SqliteResultCache } from './sqlite-result-cache.ts';
 import { type SchemaFacts, type StatementScope, StatementScopes } from './sqlite-statement-scope.ts';
@@ -78,6 +79,7 @@ function withResultCache(database: SQLite.Database, stmt: SQLite.Statement, sql:
   };
   return {
     reader: stmt.reader,
+    readonly: stmt.readonly,
     get busy(): boolean {
       return stmt.busy;
     },
@@ -101,6 +103,20 @@ function withResultCache(database: SQLite.Database, stmt: SQLite.Statement, sql:
 }
 
 /**
+ * Read-only queries run straight on the connection's cached statements while no transaction is
+ * open on it (see offerDirectReads). better-sqlite3 runs them synchronously, so one can never
+ * land inside a transaction Kysely is still to begin or has just ended; while one is open, the
+ * read waits for it behind Kysely's driver mutex as before, and sees what it committed.
+ */
+export function directReader(database: SQLite.Database, statements: SqliteDatabase): DirectReader {
+  return (sql, parameters) => {
+    if (database.inTransaction) return undefined;
+    const stmt = statements.prepare(sql) as SqliteStatement & { readonly?: boolean };
+    return stmt.reader && stmt.readonly ? (stmt.all(parameters) as unknown[]) : undefined;
+  };
+}
+
+/**
  * Opens (creating when missing) the embedded SQLite database, in WAL mode with
  * `synchronous=NORMAL`: a commit survives a process crash; only a power loss can drop the last
  * transactions, never corrupt the file.
@@ -109,7 +125,9 @@ export async function openSqliteMetadata(file: string): Promise<KyselyMetadataSt
   const database = configureSqlite(new SQLite(file));
   const dataVersion = database.prepare('PRAGMA data_version').pluck();
   const results = new SqliteResultCache(() => dataVersion.get(), new StatementScopes(() => schemaFacts(database)));
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(database, results) }) });
+  const statements = cachingStatements(database, results);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+  offerDirectReads(db, directReader(database, statements));
   await migrateToLatest(db, 'sqlite');
   return new KyselyMetadataStore(db);
 }
