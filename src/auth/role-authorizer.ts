@@ -10,6 +10,8 @@ export const ROLE_ACTIONS: Readonly<Record<ProjectRole, readonly Action[]>> = {
 };
 
 const ALL_ACTIONS: readonly Action[] = ['pull', 'push', 'delete', 'delete-tag'];
+/** What a system admin may do anywhere: one set for every request, never changed. */
+const EVERY_ACTION: ReadonlySet<Action> = new Set(ALL_ACTIONS);
 
 /** The actions a token grant entry covers: its `delete` includes `delete-tag`, `*` everything. */
 function grantedByToken(grants: readonly Grant[], type: string, name: string): Set<Action> {
@@ -63,9 +65,9 @@ export class RoleAuthorizer implements Authorizer {
     return actions.filter((a) => allowed.has(a));
   }
 
-  private async roleActions(principal: Principal | undefined, repository: string, wanted: readonly Action[]): Promise<Set<Action>> {
+  private async roleActions(principal: Principal | undefined, repository: string, wanted: readonly Action[]): Promise<ReadonlySet<Action>> {
+    if (isAuthenticated(principal) && principal.admin) return EVERY_ACTION;
     const out = new Set<Action>();
-    if (isAuthenticated(principal) && principal.admin) return new Set(ALL_ACTIONS);
     const where = projectAndRepo(repository);
     if (!where) return out;
     if (isAuthenticated(principal)) {

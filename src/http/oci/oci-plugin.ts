@@ -29,10 +29,16 @@ declare module 'fastify' {
 interface Ctx {
   req: FastifyRequest;
   reply: FastifyReply;
-  query: URLSearchParams;
+  /** Read only: requests without a query string share NO_QUERY. */
+  query: Query;
   principal: Principal | undefined;
   head: boolean;
 }
+
+type Query = Pick<URLSearchParams, 'get' | 'getAll'>;
+
+/** The query of every request without one (most): building an empty URLSearchParams costs more than the lookups it serves. */
+const NO_QUERY: Query = Object.freeze({ get: (): null => null, getAll: (): string[] => [] });
 
 function requiredAction(route: OciRoute, method: string): Action | undefined {
   switch (route.kind) {
@@ -77,7 +83,7 @@ function parseContentRange(header: string | undefined): ChunkRange | undefined {
 }
 
 /** A query parameter given at most once; a repeated one is ambiguous (which digest did the client mean?). */
-function singleParam(query: URLSearchParams, key: string): string | undefined {
+function singleParam(query: Query, key: string): string | undefined {
   const values = query.getAll(key);
   if (values.length > 1) throw new RegistryError('DIGEST_INVALID', `${key} is given ${values.length} times`);
   return values[0];
@@ -236,7 +242,7 @@ export async function ociPlugin(app: FastifyInstance, opts: { services: HttpServ
         challenge(req, reply, undefined, req.headers.authorization?.toLowerCase().startsWith('bearer ') ? 'invalid_token' : undefined);
         throw err;
       }
-      const ctx: Ctx = { req, reply, query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)), principal, head };
+      const ctx: Ctx = { req, reply, query: q === -1 ? NO_QUERY : new URLSearchParams(url.slice(q + 1)), principal, head };
       if ('name' in route) parseRepositoryName(route.name);
       const action = requiredAction(route, req.method);
       if (action && 'name' in route) await authorize(ctx, route.name, action);
