@@ -15,15 +15,14 @@ const SWEEP_RETRY_MS = 25;
  *
  * While any response has ended but not flushed ('finish' not yet emitted), a sweep is put off;
  * it runs once every such response has flushed or lost its connection (looked at every
- * SWEEP_RETRY_MS). The whole sweep
- * waits rather than one connection, because Node's sweep cannot be told to skip one; the
- * caller's overall shutdown deadline bounds the wait for a reader that stopped reading.
+ * SWEEP_RETRY_MS). The whole sweep waits rather than one connection, because Node's sweep
+ * cannot be told to skip one; the caller's overall shutdown deadline bounds the wait for a
+ * reader that stopped reading.
  */
 export function sweepIdleConnectionsSafely(server: Server): void {
-  // Connections, not responses: a set entry and a listener per connection instead of per request
-  // (a second 'request' listener, a Set entry and a once('close') cost every small request about
-  // 2% of its instructions). A connection's answer being written is its socket's _httpMessage,
-  // which Node's own sweep reads too.
+  // Connections, not responses: a Set entry and a listener per connection, where tracking
+  // responses cost every request a second 'request' listener, a Set entry and a once('close').
+  // The answer a connection is writing is its socket's _httpMessage, which Node's sweep reads too.
   const sockets = new Set<Socket>();
   const sweep = server.closeIdleConnections.bind(server);
   let retry: NodeJS.Timeout | undefined;

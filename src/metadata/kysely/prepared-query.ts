@@ -12,7 +12,7 @@ const directReaders = new WeakMap<object, DirectReader>();
 /**
  * Lets PreparedQuery run reads on `db` through `reader` instead of Kysely's executor, whose
  * connection provider, driver mutex and result transformation cost a handful of promises and about
- * 4 KiB of garbage per query: more than a point lookup answered from SQLiteResultCache. Only
+ * 4 KiB of garbage per query: more than a point lookup answered from SqliteResultCache. Only
  * `db` itself reads directly; a transaction or any other instance derived from it is a different
  * object and goes through Kysely. `reader` must decline (undefined) whatever Kysely would have
  * to serialise: a statement that is not a read-only query, a read while a transaction is open on

@@ -104,9 +104,10 @@ function withResultCache(database: SQLite.Database, stmt: SQLite.Statement, sql:
 
 /**
  * Read-only queries run straight on the connection's cached statements while no transaction is
- * open on it (see offerDirectReads). better-sqlite3 runs them synchronously, so one can never
- * land inside a transaction Kysely is still to begin or has just ended; while one is open, the
- * read waits for it behind Kysely's driver mutex as before, and sees what it committed.
+ * open on it (see offerDirectReads). better-sqlite3 runs a statement to completion
+ * synchronously, so a direct read falls wholly before a transaction's BEGIN or after its end.
+ * While one is open (`inTransaction`), the read goes through Kysely, waits behind its driver
+ * mutex as before and sees what the transaction committed.
  */
 export function directReader(database: SQLite.Database, statements: SqliteDatabase): DirectReader {
   return (sql, parameters) => {
