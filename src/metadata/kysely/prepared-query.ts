@@ -43,22 +43,37 @@ export class PreparedQuery<Db, A extends readonly unknown[], Row> {
 
   constructor(private readonly build: (db: Kysely<Db>, ...args: A) => { compile(): CompiledQuery<Row> }) {}
 
-  async execute(db: Kysely<Db>, ...args: A): Promise<QueryResult<Row>> {
-    const key = db.getExecutor().adapter;
-    let compiled = this.compiled.get(key);
-    if (compiled === undefined) {
-      const placeholders = args.map((_, i) => new Placeholder(i)) as unknown as A;
-      compiled = this.build(db, ...placeholders).compile();
-      this.compiled.set(key, compiled);
+  /**
+   * The query's result: synchronously when the database reads it directly, else Kysely's
+   * promise. The methods below turn it into one promise each: awaiting one async method from
+   * another (first -> rows -> execute) cost a promise and a microtask turn per level on every
+   * lookup. A failure to compile or run is a rejection, never a throw.
+   */
+  private run(db: Kysely<Db>, args: A): QueryResult<Row> | Promise<QueryResult<Row>> {
+    try {
+      const key = db.getExecutor().adapter;
+      let compiled = this.compiled.get(key);
+      if (compiled === undefined) {
+        const placeholders = args.map((_, i) => new Placeholder(i)) as unknown as A;
+        compiled = this.build(db, ...placeholders).compile();
+        this.compiled.set(key, compiled);
+      }
+      const parameters = compiled.parameters.map((p) => (p instanceof Placeholder ? args[p.index] : p));
+      const rows = directReaders.get(db)?.(compiled.sql, parameters);
+      if (rows !== undefined) return { rows: rows as Row[] };
+      return db.executeQuery<Row>({ ...compiled, parameters });
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const parameters = compiled.parameters.map((p) => (p instanceof Placeholder ? args[p.index] : p));
-    const rows = directReaders.get(db)?.(compiled.sql, parameters);
-    if (rows !== undefined) return { rows: rows as Row[] };
-    return db.executeQuery<Row>({ ...compiled, parameters });
   }
 
-  async rows(db: Kysely<Db>, ...args: A): Promise<Row[]> {
-    return (await this.execute(db, ...args)).rows;
+  execute(db: Kysely<Db>, ...args: A): Promise<QueryResult<Row>> {
+    return Promise.resolve(this.run(db, args));
+  }
+
+  rows(db: Kysely<Db>, ...args: A): Promise<Row[]> {
+    const result = this.run(db, args);
+    return result instanceof Promise ? result.then((r) => r.rows) : Promise.resolve(result.rows);
   }
 
   /** Rows inserted, updated or deleted by a write. */
@@ -66,8 +81,9 @@ export class PreparedQuery<Db, A extends readonly unknown[], Row> {
     return Number((await this.execute(db, ...args)).numAffectedRows ?? 0n);
   }
 
-  async first(db: Kysely<Db>, ...args: A): Promise<Row | undefined> {
-    return (await this.rows(db, ...args))[0];
+  first(db: Kysely<Db>, ...args: A): Promise<Row | undefined> {
+    const result = this.run(db, args);
+    return result instanceof Promise ? result.then((r) => r.rows[0]) : Promise.resolve(result.rows[0]);
   }
 }
 

@@ -83,6 +83,16 @@ describe('direct reads of the embedded database (offerDirectReads)', () => {
         assert.deepEqual(await during, { name: 'new' });
       });
 
+      it('a query that fails rejects its promise, directly or through Kysely', async () => {
+        const missing = new PreparedQuery((db: Kysely<Schema>, name: string) => ({ compile: () => sql<{ name: string }>`select name from missing where name = ${name}`.compile(db) }));
+        for (const run of [() => missing.first(db, 'a'), () => missing.rows(db, 'a'), () => missing.execute(db, 'a')]) {
+          let pending: Promise<unknown> | undefined;
+          assert.doesNotThrow(() => (pending = run()));
+          await assert.rejects(pending!, /no such table: missing/);
+        }
+        await assert.rejects(db.transaction().execute((trx) => missing.first(trx, 'a')), /no such table: missing/);
+      });
+
       it('an instance derived from the offered one reads through Kysely', async () => {
         await insert.affected(db, 'a');
         const derived = db.withoutPlugins();
