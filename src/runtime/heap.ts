@@ -111,8 +111,8 @@ export function youngGenerationBytes(): number {
  * Gives the young generation's memory back once the server has been quiet for a while.
  *
  * Under many small requests V8 grows its young generation to the largest semi-space allowed
- * (`--max-semi-space-size`: 2 MiB under `npm start`, 4 MiB for the two; 16 and 32 without the
- * flag). V8 gives the pages back only when a GC runs while allocation is slow (under about
+ * (`--max-semi-space-size`: 2 MiB per semi-space under `npm start`, 4 MiB for both; 16 MiB
+ * per semi-space without the flag). V8 gives the pages back only when a GC runs while allocation is slow (under about
  * 1 MB/s), which an idle server does not trigger: its memory reducer did, after about 30 s. Every
  * QUIET_CHECK_MS the server looks at how busy its event loop was; when quiet, a scavenge (well
  * under a millisecond with the young generation empty) lets V8 shrink it once its allocation

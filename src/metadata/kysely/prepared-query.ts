@@ -67,25 +67,33 @@ export class PreparedQuery<Db, A extends readonly unknown[], Row> {
     }
   }
 
+  /** One promise of `pick` applied to the query's result. */
+  private settle<T>(db: Kysely<Db>, args: A, pick: (result: QueryResult<Row>) => T): Promise<T> {
+    const result = this.run(db, args);
+    return result instanceof Promise ? result.then(pick) : Promise.resolve(pick(result));
+  }
+
   execute(db: Kysely<Db>, ...args: A): Promise<QueryResult<Row>> {
     return Promise.resolve(this.run(db, args));
   }
 
   rows(db: Kysely<Db>, ...args: A): Promise<Row[]> {
-    const result = this.run(db, args);
-    return result instanceof Promise ? result.then((r) => r.rows) : Promise.resolve(result.rows);
+    return this.settle(db, args, rowsOf);
   }
 
   /** Rows inserted, updated or deleted by a write. */
-  async affected(db: Kysely<Db>, ...args: A): Promise<number> {
-    return Number((await this.execute(db, ...args)).numAffectedRows ?? 0n);
+  affected(db: Kysely<Db>, ...args: A): Promise<number> {
+    return this.settle(db, args, affectedOf);
   }
 
   first(db: Kysely<Db>, ...args: A): Promise<Row | undefined> {
-    const result = this.run(db, args);
-    return result instanceof Promise ? result.then((r) => r.rows[0]) : Promise.resolve(result.rows[0]);
+    return this.settle(db, args, firstOf);
   }
 }
+
+const rowsOf = <Row>(result: QueryResult<Row>): Row[] => result.rows;
+const firstOf = <Row>(result: QueryResult<Row>): Row | undefined => result.rows[0];
+const affectedOf = (result: QueryResult<unknown>): number => Number(result.numAffectedRows ?? 0n);
 
 /**
  * A PreparedQuery whose shape varies only with the length of one list (an `IN (...)` list, the
