@@ -1,5 +1,5 @@
 import { closeSync, createReadStream, fstatSync, fsync, mkdirSync, open as openFd, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
-import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -288,7 +288,11 @@ class FsUploadStaging implements UploadStaging {
     try {
       if (!this.synced.delete(id)) await fsyncPath(from);
       const dir = this.openDir(join(to, '..'));
-      renameSync(from, to);
+      // Replacing a blob (the same layer pushed twice at once, or again) frees the old copy's
+      // blocks inside rename(2): for a 1 GiB blob that held the event loop a third of a second.
+      // A new name is renamed on the loop: faster than a trip through the thread pool.
+      if (statSync(to, { throwIfNoEntry: false })) await rename(from, to);
+      else renameSync(from, to);
       await fsyncFd(dir);
     } catch (err) {
       if (!isMissing(err) || statSync(from, { throwIfNoEntry: false })) throw err;
@@ -298,10 +302,13 @@ class FsUploadStaging implements UploadStaging {
     }
   }
 
+  /** Off the event loop: unlinking a large staged upload frees its blocks (a third of a second per GiB). */
   async abort(id: string): Promise<void> {
-    this.remove(id);
+    this.synced.delete(id);
+    await rm(this.pathOf(id), { force: true });
   }
 
+  /** At once, for untrust: no request may append to the file after it is found untrustworthy. */
   private remove(id: string): void {
     this.synced.delete(id);
     rmSync(this.pathOf(id), { force: true });
