@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { LogDestination, type LogDestinationOptions, type LogWriter, RETRY_MS } from '../../../src/runtime/log-destination.ts';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { JOIN_LINES, LogDestination, type LogDestinationOptions, type LogWriter, RETRY_MS } from '../../../src/runtime/log-destination.ts';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'berth-log-destination-'));
 const openFds: number[] = [];
@@ -203,6 +205,59 @@ describe('LogDestination', () => {
     await eventually('the error to be noticed', () => log.broken);
     assert.match(notices[0]!, /EBADF/);
     assert.equal(log.write('line\n'), false);
+  });
+
+  /** A writer whose pipe refuses every write (EAGAIN) until `open` is set; what it took, in order. */
+  function laggingWriter(): LogWriter & { open: boolean; written: string[] } {
+    const w = {
+      open: false,
+      written: [] as string[],
+      write(_fd: number, buffer: Buffer, offset: number, length: number, done: (err: NodeJS.ErrnoException | null, n: number) => void) {
+        if (!w.open) return done(Object.assign(new Error('refused'), { code: 'EAGAIN' }), 0);
+        w.written.push(buffer.toString('utf8', offset, offset + length));
+        done(null, length);
+      },
+      writeSync(): number {
+        throw new Error('not used');
+      },
+    };
+    return w;
+  }
+
+  /** An access line as pino's fast path builds it: a tree of pieces, not one flat string. */
+  const accessLine = (i: number): string => `{"level":30,"time":${1_700_000_000_000 + i},"traceId":"${(0x1000000 + i).toString(16).padStart(24, '0')}","url":"/v2/app/manifests/v${i % 97}","ms":${i % 7}}\n`;
+
+  it('writes every line, in order, after joining the lines queued while stdout lagged', async () => {
+    const writer = laggingWriter();
+    const log = new LogDestination(99, { maxLength: 16 * 1024 * 1024, writer, notice: () => {} });
+    const expected = Array.from({ length: 3 * JOIN_LINES + 5 }, (_, i) => accessLine(i));
+    for (const line of expected.slice(0, JOIN_LINES + 1)) log.write(line);
+    await nextTurn(); // the first lines go into a write the pipe refuses; the rest queue behind it
+    for (const line of expected.slice(JOIN_LINES + 1)) log.write(line);
+    writer.open = true;
+    await eventually('every line', () => writer.written.join('').length === expected.join('').length);
+    assert.equal(writer.written.join(''), expected.join(''));
+    for (let i = 0; i < JOIN_LINES; i++) log.write(accessLine(i)); // the count of joined entries starts over
+    await eventually('the next lines', () => writer.written.join('').length > expected.join('').length);
+    await eventually('all of them', () => writer.written.join('').endsWith(accessLine(JOIN_LINES - 1)));
+  });
+
+  it('holds about the characters of the lines it queues while stdout lags, not twice as much', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    setFlagsFromString('--no-expose-gc');
+    const log = new LogDestination(99, { maxLength: 64 * 1024 * 1024, writer: laggingWriter(), notice: () => {} });
+    gc();
+    const before = getHeapStatistics().used_heap_size;
+    let chars = 0;
+    for (let i = 0; i < 40_000; i++) {
+      const line = accessLine(i);
+      chars += line.length;
+      log.write(line);
+    }
+    gc();
+    const held = getHeapStatistics().used_heap_size - before;
+    assert.ok(held < 1.3 * chars, `${held} bytes of heap for ${chars} characters of lines`);
   });
 
   describe('flushSync (the exit flush)', () => {
