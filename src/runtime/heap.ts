@@ -112,12 +112,12 @@ export function youngGenerationBytes(): number {
  *
  * Under many small requests V8 grows its young generation to the largest semi-space allowed
  * (`--max-semi-space-size`: 2 MiB per semi-space under `npm start`, 4 MiB for both; 16 MiB
- * per semi-space without the flag). V8 gives the pages back only when a GC runs while allocation is slow (under about
- * 1 MB/s), which an idle server does not trigger: its memory reducer did, after about 30 s. Every
- * QUIET_CHECK_MS the server looks at how busy its event loop was; when quiet, a scavenge (well
- * under a millisecond with the young generation empty) lets V8 shrink it once its allocation
- * rate has been low for a few seconds (about 6 s after a load here). A busy interval costs one
- * event-loop utilization sample.
+ * per semi-space without the flag). V8 gives the pages back only when a GC runs while
+ * allocation is slow (under about 1 MB/s), which an idle server does not trigger: its memory
+ * reducer did, after about 30 s. Every QUIET_CHECK_MS the server looks at how busy its event
+ * loop was; when quiet, a scavenge (well under a millisecond with the young generation empty)
+ * lets V8 shrink it once its allocation rate has been low for a few seconds (about 6 s after a
+ * load here). A busy interval costs one event-loop utilization sample.
  */
 export function shrinkYoungGenerationWhenQuiet(): () => void {
   let last = performance.eventLoopUtilization();

@@ -214,9 +214,7 @@ export class LogDestination {
    * queue holds about its characters. A stdout that keeps up never lets JOIN_LINES gather.
    */
   private joinNewest(): void {
-    const joined = this.queue.slice(this.joined).join('');
-    this.queue.length = this.joined;
-    this.queue.push(joined);
+    this.queue.push(this.queue.splice(this.joined).join(''));
     this.joined++;
   }
 

@@ -87,6 +87,23 @@ function recordingWriter(): LogWriter & { writes: string[] } {
   };
 }
 
+/** A writer whose pipe refuses every write (EAGAIN) until `open` is set; what it took, in order. */
+function laggingWriter(): LogWriter & { open: boolean; written: string[] } {
+  const w = {
+    open: false,
+    written: [] as string[],
+    write(_fd: number, buffer: Buffer, offset: number, length: number, done: (err: NodeJS.ErrnoException | null, n: number) => void) {
+      if (!w.open) return done(Object.assign(new Error('refused'), { code: 'EAGAIN' }), 0);
+      w.written.push(buffer.toString('utf8', offset, offset + length));
+      done(null, length);
+    },
+    writeSync(): number {
+      throw new Error('not used');
+    },
+  };
+  return w;
+}
+
 function destination(fd: number, options: Partial<LogDestinationOptions> = {}) {
   const writer = recordingWriter();
   const notices: string[] = [];
@@ -107,27 +124,16 @@ const lines = (prefix: string, count: number) => Array.from({ length: count }, (
 
 describe('LogDestination', () => {
   it('counts a queued line by its characters, a line taken into a write by its bytes, and nothing once all is written', async () => {
-    let blocked = true;
-    const written: string[] = [];
-    const writer: LogWriter = {
-      write(_fd, buffer, offset, length, done) {
-        if (blocked) return done(Object.assign(new Error('refused'), { code: 'EAGAIN' }), 0);
-        written.push(buffer.toString('utf8', offset, offset + length));
-        done(null, length);
-      },
-      writeSync: () => {
-        throw new Error('not used');
-      },
-    };
+    const writer = laggingWriter();
     const log = new LogDestination(99, { maxLength: 100, writer, notice: () => {} });
     const line = 'ééééé\n'; // 6 characters, 11 bytes
     for (let i = 0; i < 16; i++) assert.equal(log.write(line), true);
     assert.equal(log.write(line), false, '102 characters would be past maxLength');
     await nextTurn(); // the 16 lines are taken into a write (176 bytes), which the pipe refuses
     assert.equal(log.write('x\n'), false, 'the refused write counts its bytes');
-    blocked = false;
-    await eventually('the retried write', () => written.length > 0);
-    assert.equal(written.join(''), line.repeat(16));
+    writer.open = true;
+    await eventually('the retried write', () => writer.written.length > 0);
+    assert.equal(writer.written.join(''), line.repeat(16));
     for (let i = 0; i < 16; i++) assert.equal(log.write(line), true, 'nothing is left counted once all was written');
     assert.equal(log.write(line), false);
   });
@@ -206,23 +212,6 @@ describe('LogDestination', () => {
     assert.match(notices[0]!, /EBADF/);
     assert.equal(log.write('line\n'), false);
   });
-
-  /** A writer whose pipe refuses every write (EAGAIN) until `open` is set; what it took, in order. */
-  function laggingWriter(): LogWriter & { open: boolean; written: string[] } {
-    const w = {
-      open: false,
-      written: [] as string[],
-      write(_fd: number, buffer: Buffer, offset: number, length: number, done: (err: NodeJS.ErrnoException | null, n: number) => void) {
-        if (!w.open) return done(Object.assign(new Error('refused'), { code: 'EAGAIN' }), 0);
-        w.written.push(buffer.toString('utf8', offset, offset + length));
-        done(null, length);
-      },
-      writeSync(): number {
-        throw new Error('not used');
-      },
-    };
-    return w;
-  }
 
   /** An access line as pino's fast path builds it: a tree of pieces, not one flat string. */
   const accessLine = (i: number): string => `{"level":30,"time":${1_700_000_000_000 + i},"traceId":"${(0x1000000 + i).toString(16).padStart(24, '0')}","url":"/v2/app/manifests/v${i % 97}","ms":${i % 7}}\n`;
