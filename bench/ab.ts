@@ -11,9 +11,13 @@
  *
  *   --base REV        revision for A (anything `git rev-parse` takes)
  *   --head REV        revision for B instead of this checkout
- *   --scenario d|e|g  d: small-image pushes (default); e: HEAD blob, GET manifest, GET tags and GET of
+ *   --scenario d|e|g|push
+ *                     d: small-image pushes (default); e: HEAD blob, GET manifest, GET tags and GET of
  *                     a 4 KiB blob loads;
- *                     g: 32 concurrent pulls of one 64 MiB blob (curl when installed, as in the benchmark)
+ *                     g: 32 concurrent pulls of one 64 MiB blob (curl when installed, as in the benchmark);
+ *                     push: a new blob pushed in one PUT, another in 16 MiB PATCH chunks, then the
+ *                     first pulled twice (curl when installed), as a and b then c do it
+ *   --mib N           push: MiB per pushed blob (default 256)
  *   --rounds N        measured slices per server (default 8)
  *   --warmup N        slices per server run first and not counted (default 1: a fresh process
  *                     runs its first small pushes at a third of its warm rate)
@@ -37,7 +41,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { agent, BlobSource, expectStatus, parallel, pullBlob, pushMonolithic, pushSmallImage, request, smallImage } from './client.ts';
+import { agent, BlobSource, expectStatus, MiB, parallel, pullBlob, pushChunked, pushMonolithic, pushSmallImage, request, smallImage } from './client.ts';
 import { FULL, loadSmallRequest, pushHotImage, type SmallRequest, smallRequests } from './scenarios.ts';
 import { type Registry, sampleProcess, startBerth } from './servers.ts';
 
@@ -50,14 +54,15 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1' },
     batch: { type: 'string', default: '300' },
     seconds: { type: 'string', default: '2' },
+    mib: { type: 'string', default: '256' },
     'b-flags': { type: 'string', default: '' },
     'b-env': { type: 'string', default: '' },
     instructions: { type: 'string' },
   },
 });
-if (!args.base || !['d', 'e', 'g'].includes(args.scenario) || (args.instructions !== undefined && (args.scenario !== 'e' || !(Number(args.instructions) >= 1)))) {
+if (!args.base || !['d', 'e', 'g', 'push'].includes(args.scenario) || (args.instructions !== undefined && (args.scenario !== 'e' || !(Number(args.instructions) >= 1)))) {
   console.error(
-    'usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e|g] [--rounds N] [--batch N] [--seconds S] [--instructions N (with e)] [--b-flags "..."] [--b-env "K=V .."]',
+    'usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e|g|push] [--rounds N] [--batch N] [--seconds S] [--mib N] [--instructions N (with e)] [--b-flags "..."] [--b-env "K=V .."]',
   );
   process.exit(2);
 }
@@ -143,6 +148,44 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
         });
         const seconds = (performance.now() - t0) / 1000;
         return [bytes / 1e6 / seconds, sample.stop().cpuSeconds / (bytes / 2 ** 30)];
+      },
+    };
+  }
+  if (args.scenario === 'push') {
+    const bytes = Math.max(1, Number(args.mib)) * MiB;
+    const mbps = (n: number, t0: number): number => n / 1e6 / ((performance.now() - t0) / 1000);
+    return {
+      series: [
+        { label: 'monolithic push MB/s', unit: 'MB/s', higherIsBetter: true, values: both() },
+        { label: 'chunked push MB/s', unit: 'MB/s', higherIsBetter: true, values: both() },
+        { label: 'server CPU per GiB pushed s', unit: 's', higherIsBetter: false, values: both() },
+        { label: 'first pull of the new blob MB/s', unit: 'MB/s', higherIsBetter: true, values: both() },
+        { label: 'second pull MB/s', unit: 'MB/s', higherIsBetter: true, values: both() },
+        { label: 'server CPU per GiB pulled s', unit: 's', higherIsBetter: false, values: both() },
+      ],
+      async slice(r, round, i) {
+        // New bytes every slice (a blob already stored would not be written again).
+        const mono = new BlobSource(bytes, 1000 + round * 4 + i * 2);
+        const chunked = new BlobSource(bytes, 1001 + round * 4 + i * 2);
+        const digest = await mono.digest();
+        await chunked.digest();
+        const name = `bench/ab/r${round}`;
+        const pushing = sampleProcess(r.pid, 200);
+        let t0 = performance.now();
+        await pushMonolithic(r, name, digest, bytes, mono.stream());
+        const monoRate = mbps(bytes, t0);
+        t0 = performance.now();
+        await pushChunked(r, `${name}-chunked`, chunked, 16 * MiB);
+        const chunkedRate = mbps(bytes, t0);
+        const pushCpu = pushing.stop().cpuSeconds / ((2 * bytes) / 2 ** 30);
+        const pulling = sampleProcess(r.pid, 200);
+        const rates: number[] = [];
+        for (let k = 0; k < 2; k++) {
+          t0 = performance.now();
+          const received = await pullBlob(r, name, digest, false);
+          rates.push(mbps(received, t0));
+        }
+        return [monoRate, chunkedRate, pushCpu, rates[0]!, rates[1]!, pulling.stop().cpuSeconds / ((2 * bytes) / 2 ** 30)];
       },
     };
   }
