@@ -17,7 +17,8 @@
  *                     g: 32 concurrent pulls of one 64 MiB blob (curl when installed, as in the benchmark);
  *                     push: a new blob pushed in one PUT, another in 16 MiB PATCH chunks, then the
  *                     first pulled twice (curl when installed), as a and b then c do it
- *   --mib N           push: MiB per pushed blob (default 256)
+ *   --mib N           push: MiB per pushed blob (default 256; each server keeps 2 x N MiB per slice
+ *                     on disk until it stops)
  *   --rounds N        measured slices per server (default 8)
  *   --warmup N        slices per server run first and not counted (default 1: a fresh process
  *                     runs its first small pushes at a third of its warm rate)
@@ -60,7 +61,7 @@ const { values: args } = parseArgs({
     instructions: { type: 'string' },
   },
 });
-if (!args.base || !['d', 'e', 'g', 'push'].includes(args.scenario) || (args.instructions !== undefined && (args.scenario !== 'e' || !(Number(args.instructions) >= 1)))) {
+if (!args.base || !['d', 'e', 'g', 'push'].includes(args.scenario) || !Number.isInteger(Number(args.mib)) || Number(args.mib) < 1 || (args.instructions !== undefined && (args.scenario !== 'e' || !(Number(args.instructions) >= 1)))) {
   console.error(
     'usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e|g|push] [--rounds N] [--batch N] [--seconds S] [--mib N] [--instructions N (with e)] [--b-flags "..."] [--b-env "K=V .."]',
   );
@@ -152,7 +153,7 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
     };
   }
   if (args.scenario === 'push') {
-    const bytes = Math.max(1, Number(args.mib)) * MiB;
+    const bytes = Number(args.mib) * MiB;
     const mbps = (n: number, t0: number): number => n / 1e6 / ((performance.now() - t0) / 1000);
     return {
       series: [
