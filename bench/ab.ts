@@ -31,7 +31,8 @@
  *                     adds to it (JIT compiles, a major GC, the credential re-check each minute):
  *                     the least count of each side is printed beside the medians. Start with
  *                     `--warmup 4 --rounds 5 --instructions 2000` (the JIT warms up slowly there)
- *   --b-flags "..."   extra node flags for B only (e.g. to try a V8 flag against the same code)
+ *   --b-flags="..."   extra node flags for B only (e.g. to try a V8 flag against the same code; with
+ *                     the `=`, since the value starts with a dash)
  *   --b-env "K=V .."  extra environment variables for B's process only (e.g. a glibc malloc setting)
  *
  * Loopback only; both servers are stopped by their PIDs and the worktrees removed, also on errors.
@@ -63,7 +64,7 @@ const { values: args } = parseArgs({
 });
 if (!args.base || !['d', 'e', 'g', 'push'].includes(args.scenario) || !Number.isInteger(Number(args.mib)) || Number(args.mib) < 1 || (args.instructions !== undefined && (args.scenario !== 'e' || !(Number(args.instructions) >= 1)))) {
   console.error(
-    'usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e|g|push] [--rounds N] [--batch N] [--seconds S] [--mib N] [--instructions N (with e)] [--b-flags "..."] [--b-env "K=V .."]',
+    'usage: npm run bench:ab -- --base REV [--head REV] [--scenario d|e|g|push] [--rounds N] [--batch N] [--seconds S] [--mib N] [--instructions N (with e)] [--b-flags="..."] [--b-env "K=V .."]',
   );
   process.exit(2);
 }
