@@ -179,7 +179,8 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
         t0 = performance.now();
         await pushChunked(r, `${name}-chunked`, chunked, 16 * MiB);
         const chunkedRate = mbps(bytes, t0);
-        const pushCpu = pushing.stop().cpuSeconds / ((2 * bytes) / 2 ** 30);
+        const gib = (2 * bytes) / 2 ** 30; // pushed, then pulled
+        const pushCpu = pushing.stop().cpuSeconds / gib;
         const pulling = sampleProcess(r.pid, 200);
         const rates: number[] = [];
         for (let k = 0; k < 2; k++) {
@@ -187,7 +188,7 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
           const received = await pullBlob(r, name, digest, false);
           rates.push(mbps(received, t0));
         }
-        return [monoRate, chunkedRate, pushCpu, rates[0]!, rates[1]!, pulling.stop().cpuSeconds / ((2 * bytes) / 2 ** 30)];
+        return [monoRate, chunkedRate, pushCpu, rates[0]!, rates[1]!, pulling.stop().cpuSeconds / gib];
       },
     };
   }
