@@ -21,7 +21,8 @@ import net from 'node:net';
  * accepts a connection itself. Each returned descriptor is served by a plain net.Server with the
  * HTTP server's socket options, which hands every connection to the HTTP server ('connection',
  * as Node documents for connections from elsewhere): the same parser, timeouts, tracking for
- * shutdown and request handler as the server's own.
+ * shutdown and request handler as the server's own, and counted as the server's own, so its
+ * close waits for them.
  */
 
 /** What the extra descriptors need of the server: its socket options (net.Server keeps them as fields). */
@@ -34,6 +35,24 @@ interface ServerOptions {
   keepAliveInitialDelay?: number;
   highWaterMark?: number;
   _handle?: object | null;
+}
+
+/** A net.Server's count of its open connections. */
+interface Counted {
+  _connections: number;
+}
+
+/**
+ * Makes `socket`, accepted by `extra`, count as one of `server`'s own connections. net.Server
+ * counts a connection in the server that accepted it (the socket takes it off that count when it
+ * closes), and closing a server waits for its count to reach zero: without this, a shutdown
+ * would see the HTTP server drained while requests on these connections were still running,
+ * and the process would exit under them.
+ */
+function adopt(server: net.Server, extra: net.Server, socket: net.Socket): void {
+  (extra as unknown as Counted)._connections--;
+  (server as unknown as Counted)._connections++;
+  (socket as unknown as { _server: net.Server })._server = server;
 }
 
 /**
@@ -86,7 +105,10 @@ export async function addAcceptDescriptors(
       keepAliveInitialDelay: (options.keepAliveInitialDelay ?? 0) * 1000,
       ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {}),
     });
-    extra.on('connection', (socket) => server.emit('connection', socket));
+    extra.on('connection', (socket) => {
+      adopt(server, extra, socket);
+      server.emit('connection', socket);
+    });
     // An accept that fails (EMFILE, ECONNABORTED) is reported here; the server's own descriptor
     // goes on, and so does this one.
     extra.on('error', (err) => warn(`accepting a connection failed: ${err.message}`));

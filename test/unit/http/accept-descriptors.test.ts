@@ -107,6 +107,42 @@ describe('addAcceptDescriptors', () => {
     assert.deepEqual(bodies, Array.from({ length: 48 }, (_, i) => `/r${i}`));
   });
 
+  it('connections the extra descriptors accepted count as the server\'s own: its close waits for their requests', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let arrived = 0;
+    server = createServer((req, res) => {
+      arrived++;
+      void released.then(() => res.end(`${req.url}`));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    extra = await addAcceptDescriptors(server, EXTRA, (m) => warnings.push(m));
+    const port = (server.address() as AddressInfo).port;
+    // A burst: most of it is accepted by the extra descriptors (see the test above).
+    await acceptedInOneTurn(port, 24);
+    const answers = sockets.map((socket, i) => {
+      socket.write(`GET /r${i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      let text = '';
+      socket.setEncoding('utf8').on('data', (d: string) => (text += d));
+      return once(socket, 'end').then(() => text.endsWith(`/r${i}`));
+    });
+    while (arrived < 24) await new Promise((resolve) => setImmediate(resolve));
+    const connections = await new Promise<number>((resolve, reject) => server!.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    assert.equal(connections, 24);
+
+    extra!.close();
+    let closed = false;
+    const serverClosed = new Promise<void>((resolve) => server!.close(() => resolve()));
+    void serverClosed.then(() => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(closed, false, 'the server closed with requests in flight');
+    release();
+    assert.deepEqual(await Promise.all(answers), Array(24).fill(true));
+    await serverClosed;
+    server = undefined;
+  });
+
   it('after close() and the server closing, the port no longer accepts connections', async () => {
     const port = await start(EXTRA);
     extra!.close();
