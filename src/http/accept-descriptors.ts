@@ -159,6 +159,7 @@ function duplicate(handle: object, count: number, execPath: string, take: (copy:
       finish();
     });
     // Without a channel (spawn failed for want of descriptors) the 'error' above follows.
+    // The raw handle, not the server (typed as one only for send's signature): see above.
     if (child.connected) for (let i = 0; i < count; i++) child.send(i, handle as net.Server);
   });
 }
