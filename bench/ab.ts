@@ -44,7 +44,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { agent, BlobSource, expectStatus, MiB, parallel, pullBlob, pushChunked, pushMonolithic, pushSmallImage, request, smallImage } from './client.ts';
-import { FULL, loadSmallRequest, pushHotImage, type SmallRequest, smallRequests } from './scenarios.ts';
+import { FULL, loadSmallRequest, mbps, pushHotImage, seconds, type SmallRequest, smallRequests } from './scenarios.ts';
 import { type Registry, sampleProcess, startBerth } from './servers.ts';
 
 const { values: args } = parseArgs({
@@ -126,8 +126,7 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
         const sample = sampleProcess(r.pid, 200);
         const t0 = performance.now();
         await parallel(batch, 16, (k) => pushSmallImage(r, 'bench/ab/app', images[k]!, `r${round}-${k}`));
-        const seconds = (performance.now() - t0) / 1000;
-        return [batch / seconds, (sample.stop().cpuSeconds * 1000) / batch];
+        return [batch / seconds(t0), (sample.stop().cpuSeconds * 1000) / batch];
       },
     };
   }
@@ -148,14 +147,12 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
           const received = await pullBlob(r, 'bench/ab/blob', digest, false);
           bytes += received; // not `bytes += await ...`: that adds to the value read before the await
         });
-        const seconds = (performance.now() - t0) / 1000;
-        return [bytes / 1e6 / seconds, sample.stop().cpuSeconds / (bytes / 2 ** 30)];
+        return [mbps(bytes, seconds(t0)), sample.stop().cpuSeconds / (bytes / 2 ** 30)];
       },
     };
   }
   if (args.scenario === 'push') {
     const bytes = Number(args.mib) * MiB;
-    const mbps = (n: number, t0: number): number => n / 1e6 / ((performance.now() - t0) / 1000);
     return {
       series: [
         { label: 'monolithic push MB/s', unit: 'MB/s', higherIsBetter: true, values: both() },
@@ -175,10 +172,10 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
         const pushing = sampleProcess(r.pid, 200);
         let t0 = performance.now();
         await pushMonolithic(r, name, digest, bytes, mono.stream());
-        const monoRate = mbps(bytes, t0);
+        const monoRate = mbps(bytes, seconds(t0));
         t0 = performance.now();
-        await pushChunked(r, `${name}-chunked`, chunked, 16 * MiB);
-        const chunkedRate = mbps(bytes, t0);
+        await pushChunked(r, `${name}-chunked`, chunked, FULL.chunkBytes);
+        const chunkedRate = mbps(bytes, seconds(t0));
         const gib = (2 * bytes) / 2 ** 30; // pushed, then pulled
         const pushCpu = pushing.stop().cpuSeconds / gib;
         const pulling = sampleProcess(r.pid, 200);
@@ -186,7 +183,7 @@ async function prepare(regs: Registry[]): Promise<{ series: Series[]; slice: Sli
         for (let k = 0; k < 2; k++) {
           t0 = performance.now();
           const received = await pullBlob(r, name, digest, false);
-          rates.push(mbps(received, t0));
+          rates.push(mbps(received, seconds(t0)));
         }
         return [monoRate, chunkedRate, pushCpu, rates[0]!, rates[1]!, pulling.stop().cpuSeconds / gib];
       },

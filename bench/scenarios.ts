@@ -89,8 +89,10 @@ export interface Scenario {
 }
 
 const MB = 1e6;
-const seconds = (t0: number): number => (performance.now() - t0) / 1000;
-const mbps = (bytes: number, secs: number): number => bytes / MB / secs;
+/** Seconds since `t0` (a performance.now() reading). */
+export const seconds = (t0: number): number => (performance.now() - t0) / 1000;
+/** MB (10^6 bytes) per second. */
+export const mbps = (bytes: number, secs: number): number => bytes / MB / secs;
 
 const LARGE_NAME = 'bench/large/blob';
 

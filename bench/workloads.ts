@@ -22,6 +22,7 @@
  */
 import { parseArgs } from 'node:util';
 import { expectStatus, listAllPages, OCI_MANIFEST, parallel, pushSmallImage, request, sha256, smallImage } from './client.ts';
+import { seconds } from './scenarios.ts';
 import { cpuSeconds, type Registry, startBerth, startReference } from './servers.ts';
 
 const { values: args } = parseArgs({
@@ -56,9 +57,9 @@ async function measure(r: Registry, round: number, workload: string, work: () =>
   const cpu0 = cpuSeconds(r.pid);
   const t0 = performance.now();
   const ops = await work();
-  const seconds = (performance.now() - t0) / 1000;
+  const elapsed = seconds(t0);
   const cpuMs = ((cpuSeconds(r.pid) - cpu0) * 1000) / ops;
-  console.log(JSON.stringify({ registry: r.kind, round, workload, operations: ops, perSecond: Math.round(ops / seconds), serverCpuMsPerOperation: +cpuMs.toFixed(3) }));
+  console.log(JSON.stringify({ registry: r.kind, round, workload, operations: ops, perSecond: Math.round(ops / elapsed), serverCpuMsPerOperation: +cpuMs.toFixed(3) }));
 }
 
 async function pullImage(r: Registry, name: string, reference: string): Promise<void> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer, get, type Server } from 'node:http';
+import { createServer, get, type RequestListener, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { addAcceptDescriptors, type AcceptDescriptors } from '../../../src/http/accept-descriptors.ts';
@@ -39,8 +39,9 @@ describe('addAcceptDescriptors', () => {
     warnings.length = 0;
   });
 
-  async function start(extraDescriptors: number, execPath?: string): Promise<number> {
-    server = createServer((req, res) => res.end(`${req.url}`));
+  /** A server answering each request with its path (or `handler`), with `extraDescriptors` more descriptors. */
+  async function start(extraDescriptors: number, execPath?: string, handler?: RequestListener): Promise<number> {
+    server = createServer(handler ?? ((req, res) => res.end(`${req.url}`)));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     extra = await addAcceptDescriptors(server, extraDescriptors, (m) => warnings.push(m), execPath);
@@ -111,14 +112,10 @@ describe('addAcceptDescriptors', () => {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let arrived = 0;
-    server = createServer((req, res) => {
+    const port = await start(EXTRA, undefined, (req, res) => {
       arrived++;
       void released.then(() => res.end(`${req.url}`));
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    extra = await addAcceptDescriptors(server, EXTRA, (m) => warnings.push(m));
-    const port = (server.address() as AddressInfo).port;
     // A burst: most of it is accepted by the extra descriptors (see the test above).
     await acceptedInOneTurn(port, 24);
     const answers = sockets.map((socket, i) => {
