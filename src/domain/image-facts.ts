@@ -1,3 +1,4 @@
+import { jsonValuesWithin } from './json-values.ts';
 import type { Descriptor, Platform } from './manifest.ts';
 
 /**
@@ -27,7 +28,7 @@ const str = (value: unknown): string | undefined => (typeof value === 'string' ?
 /** Facts of an image manifest; never throws (a config that is not an image config gives empty facts). */
 export function imageFacts(layers: Descriptor[], config: Uint8Array | undefined): ImageFacts {
   const facts: ImageFacts = { os: '', architecture: '', history: [], labels: {}, layers: layers.map((l) => ({ digest: l.digest, size: l.size })) };
-  if (!config) return facts;
+  if (!config || !jsonValuesWithin(config)) return facts; // parsing that many values would stall the event loop
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(config).toString('utf8'));

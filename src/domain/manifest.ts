@@ -1,5 +1,6 @@
 import { isDigest, type Digest } from './digest.ts';
 import { RegistryError } from './errors.ts';
+import { jsonValuesWithin, MAX_JSON_VALUES } from './json-values.ts';
 import {
   baseMediaType,
   IMAGE_MANIFEST_TYPES,
@@ -150,6 +151,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
   } catch {
     invalid('manifest is not valid UTF-8 (JSON must be)');
   }
+  if (!jsonValuesWithin(bytes)) invalid(`manifest holds more than ${MAX_JSON_VALUES} JSON values`);
   let body: unknown;
   try {
     body = JSON.parse(text);
