@@ -3,7 +3,7 @@ import { buildApp } from '../app.ts';
 import { type ConfigInput, loadConfig, parseListen } from '../config/config.ts';
 import { ADMIN_PASSWORD_FILE } from '../auth/admin-bootstrap.ts';
 import { addAcceptDescriptors } from '../http/accept-descriptors.ts';
-import { compactHeap, limitHeapGrowth, shrinkYoungGenerationWhenQuiet } from '../runtime/heap.ts';
+import { compactHeap, limitHeapGrowth, shrinkYoungGenerationWhenQuiet, sweepArrayBuffersInPause } from '../runtime/heap.ts';
 import { stdoutLogDestination } from '../runtime/log-destination.ts';
 
 export interface ServeFlags extends ConfigInput {
@@ -36,6 +36,7 @@ function logDestination(): pino.DestinationStream {
 export async function serve(flags: ServeFlags): Promise<void> {
   const { config: file, ...settings } = flags;
   limitHeapGrowth();
+  sweepArrayBuffersInPause();
   const config = loadConfig({ flags: settings, ...(file ? { file } : {}) });
   const logger = pino({ level: config.logLevel }, logDestination());
   const app = await buildApp(config, logger);
