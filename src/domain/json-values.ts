@@ -7,7 +7,8 @@
  *
  * MAX_JSON_VALUES bounds the values a document may hold: an OCI index of 5,000 platform entries
  * has about 75,000 (each descriptor about 15), an image config with a long history a few
- * thousand. At the bound, the worst shape parses in about 60 ms.
+ * thousand. At the bound, the slowest shape found (an object of 100,000 distinct keys) parsed in
+ * about 95 ms, empty arrays or objects, numbers, strings or nesting in 5-30 ms.
  */
 export const MAX_JSON_VALUES = 100_000;
 

@@ -88,14 +88,14 @@ export function limitHeapGrowth(): void {
  * Frees dead ArrayBuffers' memory (request body chunks, above all) within the young-generation
  * collection that finds them dead, instead of in a background job after it.
  *
- * V8 counts external memory allocated since the last full GC as if it were old generation, and
- * schedules a full (incremental) GC once the old generation's room left falls to the young
- * generation's size: with the old generation capped (limitHeapGrowth), about 8 MiB. During an
- * upload the chunks freed by one scavenge (BODY_BYTES_PER_SCAVENGE) were still counted while the
- * next 4 MiB arrived, because the background job subtracts them only when it is finalized: a
- * 1 GiB push ran 3-16 full GCs, marking the whole heap each time. Freed in the pause, the count
- * stays under 8 MiB: 2-3 full GCs per GiB. Read by V8 at every collection, so setting it at run
- * time works for every way of starting Berth.
+ * V8 counts external memory allocated since the last full GC against the old generation's limit,
+ * and schedules a full (incremental) GC once what is left under the limit falls to the young
+ * generation's capacity. With the old generation's growth capped (limitHeapGrowth) about 10 MiB
+ * are left after a full GC, so about 8 MiB of external memory starts one. During an upload the
+ * chunks freed by one scavenge (BODY_BYTES_PER_SCAVENGE) were still counted while the next 4 MiB
+ * arrived, because the background job subtracts them only once it is finalized: a 1 GiB push ran
+ * 3-16 full GCs, each marking the whole heap. Freed in the pause, 2-3. Read by V8 at every
+ * collection, so setting it at run time works for every way of starting Berth.
  */
 export function sweepArrayBuffersInPause(): void {
   setFlagsFromString('--no-concurrent-array-buffer-sweeping');
