@@ -35,6 +35,12 @@ function hasWrk(): boolean {
   return wrkAvailable;
 }
 
+/** `headers` with the registry's credentials, as every request of a load carries them. */
+const withCredentials = (registry: Registry, headers: Record<string, string>): Record<string, string> => ({
+  ...headers,
+  ...(registry.authorization ? { authorization: registry.authorization } : {}),
+});
+
 /** Parses wrk's latency figures ("1.23ms", "850.00us", "1.02s") into milliseconds. */
 function wrkMs(value: string): number {
   const m = /^([\d.]+)(us|ms|s|m)$/.exec(value.trim());
@@ -48,8 +54,7 @@ async function runWrk(registry: Registry, method: 'GET' | 'HEAD', path: string, 
   // HEAD answers carry Content-Length without a body; wrk needs to know the request was HEAD.
   writeFileSync(script, `wrk.method = "${method}"\n`);
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s', '-s', script];
-  const all = { ...headers, ...(registry.authorization ? { authorization: registry.authorization } : {}) };
-  for (const [k, v] of Object.entries(all)) args.push('-H', `${k}: ${v}`);
+  for (const [k, v] of Object.entries(withCredentials(registry, headers))) args.push('-H', `${k}: ${v}`);
   args.push(`${registry.baseUrl}${path}`);
   let stdout: string;
   try {
@@ -109,7 +114,7 @@ export function correctedQuantiles(latenciesMs: number[], meanIntervalMs: number
  */
 async function runHead(registry: Registry, path: string, headers: Record<string, string>, connections: number, seconds: number): Promise<LoadResult> {
   const url = new URL(path, registry.baseUrl);
-  const all = { host: url.host, ...headers, ...(registry.authorization ? { authorization: registry.authorization } : {}) };
+  const all = { host: url.host, ...withCredentials(registry, headers) };
   const request = Buffer.from(`HEAD ${url.pathname}${url.search} HTTP/1.1\r\n${Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
   const latencies: number[] = [];
   let errors = 0;
@@ -158,7 +163,7 @@ async function runNode(registry: Registry, method: 'GET' | 'HEAD', path: string,
   if (method === 'HEAD') return runHead(registry, path, headers, connections, seconds);
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   const url = new URL(path, registry.baseUrl);
-  const all = { ...headers, ...(registry.authorization ? { authorization: registry.authorization } : {}) };
+  const all = withCredentials(registry, headers);
   const latencies: number[] = [];
   let errors = 0;
   const start = performance.now();
