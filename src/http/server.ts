@@ -10,6 +10,7 @@ import { LazyRequestLogger } from './lazy-request-logger.ts';
 import { RegistryError } from '../domain/errors.ts';
 import { envelopeError, notFound, useEnvelope } from './envelope.ts';
 import { continueWhenBodyIsRead } from './expect-continue.ts';
+import { boundJsonBodies } from './json-body.ts';
 import { answerOciError } from './oci/oci-errors.ts';
 import { registerMetrics } from './metrics.ts';
 import { extPlugin } from './ext/ext-plugin.ts';
@@ -122,6 +123,7 @@ export async function createHttpServer(services: HttpServices, logger: Logger): 
   // parse, also on a path no route matches, before the not-found handler runs) and those of the
   // operational endpoints answer in the envelope; /v2 and the token service set their own.
   useEnvelope(app);
+  boundJsonBodies(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     try {

@@ -449,6 +449,25 @@ describe('hostile input', { timeout: 120_000 }, () => {
     });
   });
 
+  it('a management JSON body of more than 100,000 values is refused before it is parsed; smaller ones are parsed as before', async () => {
+    const create = (extra: string) =>
+      server.fetch('/auth/api/user/create', { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"userId":"valuesprobe","pwd":"a-long-password-1","junk":[${extra}]}` });
+    // 200,001 empty arrays: about 600 KB, under the 1 MiB body limit.
+    const refused = await create(Array(200_001).fill('[]').join(','));
+    assert.equal(refused.status, 400);
+    const body = (await refused.json()) as { code: number; message: string };
+    assert.equal(body.code, 250105);
+    assert.match(body.message, /more than 100000 JSON values/);
+    assert.equal((await server.fetch('/auth/api/user/detail/valuesprobe')).status, 404);
+    // Fastify's checks still apply: malformed JSON, a __proto__ key.
+    assert.equal((await create('{')).status, 400);
+    const poisoned = await server.fetch('/auth/api/user/create', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":"valuesprobe","pwd":"a-long-password-1","__proto__":{"admin":true}}' });
+    assert.equal(poisoned.status, 400);
+    const created = await create(Array(1000).fill('[]').join(','));
+    assert.equal(created.status, 200, await created.text());
+    assert.equal((await server.fetch('/auth/api/user/detail/valuesprobe')).status, 200);
+  });
+
   it('the data dir and database are as they were, apart from the blob the stall test completed', async () => {
     const now = JSON.parse(await snapshot(server)) as { rows: { uploads: unknown[]; manifests: unknown[]; tags: unknown[] } };
     const was = JSON.parse(before0) as typeof now;
