@@ -94,7 +94,7 @@ export function limitHeapGrowth(): void {
  * are left after a full GC, so about 8 MiB of external memory starts one. During an upload the
  * chunks freed by one scavenge (BODY_BYTES_PER_SCAVENGE) were still counted while the next 4 MiB
  * arrived, because the background job subtracts them only once it is finalized: a 1 GiB push ran
- * 3-16 full GCs, each marking the whole heap. Freed in the pause, 2-3. Read by V8 at every
+ * 6-16 full GCs, each marking the whole heap. Freed in the pause, 2-3. Read by V8 at every
  * collection, so setting it at run time works for every way of starting Berth.
  */
 export function sweepArrayBuffersInPause(): void {
