@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { BODY_BYTES_PER_SCAVENGE, bodyBytesDone } from '../../../src/runtime/heap.ts';
+
+/** heap.ts as a child process imports it. */
+const HEAP_MODULE = new URL('../../../src/runtime/heap.ts', import.meta.url).href;
+
+/** Runs the ES module `script` in a fresh node with `nodeFlags` (V8 flags stay out of this process); its stdout. */
+async function inChild(nodeFlags: string[], script: string): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', script], { timeout: 50_000 });
+  return stdout;
+}
 
 describe('heap hints', () => {
   it('scavenges after enough body bytes without exposing gc to the application', () => {
@@ -53,14 +64,11 @@ describe('checkQuiet', () => {
 
 describe('shrinkYoungGenerationWhenQuiet', () => {
   it('gives a grown young generation back once the process is quiet (V8 itself, 8 MiB semi-spaces)', { timeout: 60_000 }, async () => {
-    const { execFile } = await import('node:child_process');
-    const { promisify } = await import('node:util');
-    const heap = new URL('../../../src/runtime/heap.ts', import.meta.url).href;
     // Grows the young generation with objects that survive scavenges, drops them, then reports
     // its size until it is back to at most what is kept (or 12 s pass). V8's memory reducer, which
     // would shrink it too after a while, is off.
     const script = `
-      import { shrinkYoungGenerationWhenQuiet, YOUNG_BYTES_KEPT, youngGenerationBytes as young } from ${JSON.stringify(heap)};
+      import { shrinkYoungGenerationWhenQuiet, YOUNG_BYTES_KEPT, youngGenerationBytes as young } from ${JSON.stringify(HEAP_MODULE)};
       let keep = [];
       const until = Date.now() + 1500;
       while (Date.now() < until) {
@@ -80,7 +88,7 @@ describe('shrinkYoungGenerationWhenQuiet', () => {
         }
       }, 1000);
     `;
-    const { stdout } = await promisify(execFile)(process.execPath, ['--max-semi-space-size=8', '--no-memory-reducer', '--import', 'tsx', '--input-type=module', '-e', script], { timeout: 50_000 });
+    const stdout = await inChild(['--max-semi-space-size=8', '--no-memory-reducer'], script);
     const { grown, now, kept, ms } = JSON.parse(stdout) as { grown: number; now: number; kept: number; ms: number };
     assert.ok(grown > kept, `the young generation grew to ${grown} bytes`);
     // About 6 s here (V8 shrinks once its allocation rate is low); without the hint, not in 12 s.
@@ -90,13 +98,10 @@ describe('shrinkYoungGenerationWhenQuiet', () => {
 
 describe('sweepArrayBuffersInPause', () => {
   it('frees dead ArrayBuffers within the scavenge that finds them dead', { timeout: 60_000 }, async () => {
-    const { execFile } = await import('node:child_process');
-    const { promisify } = await import('node:util');
-    const heap = new URL('../../../src/runtime/heap.ts', import.meta.url).href;
     // Twenty times: 4 MiB of body-sized Buffers dropped, a scavenge, then the external bytes still
     // counted. Left to the background job, some rounds still counted most of the 4 MiB here.
     const script = `
-      import { sweepArrayBuffersInPause } from ${JSON.stringify(heap)};
+      import { sweepArrayBuffersInPause } from ${JSON.stringify(HEAP_MODULE)};
       sweepArrayBuffersInPause();
       const left = [];
       for (let round = 0; round < 20; round++) {
@@ -108,8 +113,7 @@ describe('sweepArrayBuffersInPause', () => {
       }
       console.log(JSON.stringify(left));
     `;
-    const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { timeout: 50_000 });
-    const left = JSON.parse(stdout) as number[];
+    const left = JSON.parse(await inChild(['--expose-gc'], script)) as number[];
     assert.ok(left.every((bytes) => bytes < 512 * 1024), `counted after each scavenge: ${left.join(', ')}`);
   });
 });
